@@ -6,6 +6,8 @@
 #ifndef MIGRATE_COMPAT_H
 #define MIGRATE_COMPAT_H
 
+/* glibc declares some ptrace requests in an enum: include it before our macros. */
+#include <sys/ptrace.h>
 #include <linux/types.h>
 #include <stdint.h>
 #include <sys/ioctl.h>

@@ -13,4 +13,10 @@ int cli_restore(int argc, char **argv); /* cli_restore.c */
 int cli_check(int argc, char **argv);   /* cli_check.c */
 int cli_show(int argc, char **argv);    /* cli_show.c */
 
+/* main.c: reports the getopt_long() result opt ('?' unknown option, ':' missing
+ * value) met while parsing argv for subcommand sub, with a usage hint, and
+ * returns the exit status for a usage error (2). Call getopt_long() with an
+ * optstring starting with ':' and opterr = 0 so that this is the only message. */
+int cli_usage_error(const char *sub, int opt, char **argv);
+
 #endif

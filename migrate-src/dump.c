@@ -1,0 +1,574 @@
+/*
+ * dump: orchestration of a checkpoint (see dump.h for the sequence).
+ *
+ *	checks (nothing touched) -> seize + interrupt every thread  [freeze starts]
+ *	-> fds again -> core (remote syscalls) -> mm -> images and pages
+ *	-> kill / detach / detach with SIGSTOP                       [freeze ends]
+ *
+ * Undo: every thread seized is detached on every error path, with the
+ * process's registers and signal masks as they were (dump_core puts its
+ * puppets back itself), and the image files written so far are removed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dump.h"
+#include "dump_internal.h"
+#include "err.h"
+#include "log.h"
+#include "puppet.h"
+
+#define DUMP_KILL_WAIT_MS 5000
+
+int dump_err_wrap(int r, const char *fmt, ...)
+{
+	char prefix[512], prev[1024];
+	va_list ap;
+
+	snprintf(prev, sizeof(prev), "%s", err_detail()[0] ? err_detail() : strerror(-r));
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	return err_setf(r, "%s: %s", prefix, prev);
+}
+
+double dump_ms_since(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) * 1e3 +
+	       (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+static int dump_read_status(pid_t pid, struct proc_status *ret)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	r = proc_read_file(pid, "status", &text, &len);
+	if (r == -ENOENT || r == -ESRCH)
+		return err_setf(-ESRCH, "no process with pid %d", pid);
+	if (r < 0)
+		return err_setf(r, "cannot read /proc/%d/status: %s", pid, strerror(-r));
+	r = proc_parse_status(text, len, ret);
+	free(text);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot parse /proc/%d/status", pid);
+	return 0;
+}
+
+static int dump_read_stat(pid_t pid, struct proc_stat *ret)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	r = proc_read_file(pid, "stat", &text, &len);
+	if (r < 0)
+		return err_setf(r == -ENOENT ? -ESRCH : r, "cannot read /proc/%d/stat: %s", pid,
+				strerror(-r));
+	r = proc_parse_stat(text, len, ret);
+	free(text);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot parse /proc/%d/stat", pid);
+	return 0;
+}
+
+/* "cannot seize pid N: it is already traced by pid T (COMM): ..." */
+static int dump_err_traced(pid_t pid, pid_t tracer)
+{
+	char comm[64] = "?", *text;
+	size_t len;
+
+	if (proc_read_file(tracer, "comm", &text, &len) == 0) {
+		snprintf(comm, sizeof(comm), "%.*s", (int)(len && text[len - 1] == '\n' ? len - 1 : len),
+			 text);
+		free(text);
+	}
+	return err_setf(-EBUSY,
+			"cannot seize pid %d: it is already traced by pid %d (%s): detach the tracer and retry",
+			pid, tracer, comm);
+}
+
+/* Appends the children of every thread of pid to buf ("12 13"). */
+static int dump_list_children(pid_t pid, char *buf, size_t size)
+{
+	size_t count, used = 0;
+	int *tids, r;
+
+	buf[0] = '\0';
+	r = proc_list_numeric(pid, "task", &tids, &count);
+	if (r < 0)
+		return err_setf(r, "cannot list the threads of pid %d: %s", pid, strerror(-r));
+	for (size_t i = 0; i < count; i++) {
+		char name[64], *text;
+		size_t len;
+
+		snprintf(name, sizeof(name), "task/%d/children", tids[i]);
+		if (proc_read_file(pid, name, &text, &len) < 0)
+			continue; /* thread gone meanwhile */
+		for (size_t j = 0; j < len && used + 2 < size; j++)
+			buf[used++] = text[j] == ' ' || text[j] == '\n' ? ' ' : text[j];
+		buf[used] = '\0';
+		free(text);
+	}
+	free(tids);
+	while (used && buf[used - 1] == ' ')
+		buf[--used] = '\0';
+	return 0;
+}
+
+/* Everything that refuses a dump before the process is touched. */
+static int dump_check(const struct dump_opts *opts)
+{
+	struct proc_status st = { 0 };
+	pid_t pid = opts->pid;
+	char children[256];
+	int r;
+
+	if (geteuid() != 0)
+		return err_setf(-EPERM, "must run as root");
+	r = dump_read_status(pid, &st);
+	if (r < 0)
+		return r;
+	if (st.tgid != pid)
+		r = err_setf(-EINVAL, "pid %d is a thread of process %d: pass %d", pid, st.tgid,
+			     st.tgid);
+	else if (st.state == 'Z' || st.state == 'X')
+		r = err_setf(-ESRCH, "pid %d is a zombie: nothing left to dump", pid);
+	else if (st.tracer_pid)
+		r = dump_err_traced(pid, st.tracer_pid);
+	proc_status_fini(&st);
+	if (r < 0)
+		return r;
+	r = dump_list_children(pid, children, sizeof(children));
+	if (r < 0)
+		return r;
+	if (children[0])
+		return err_setf(-ENOTSUP,
+				"pid %d has child processes (pids %s): process trees are not supported yet",
+				pid, children);
+	return 0;
+}
+
+static bool dump_has_thread(const struct dump_proc *proc, pid_t tid)
+{
+	for (size_t i = 0; i < proc->nr_threads; i++)
+		if (proc->threads[i].tid == tid)
+			return true;
+	return false;
+}
+
+static int dump_seize_one(struct dump_proc *proc, pid_t tid)
+{
+	struct proc_status st = { 0 };
+	struct dump_thread *t;
+	int r;
+
+	t = &proc->threads[proc->nr_threads];
+	t->tid = tid;
+	r = puppet_seize(tid, PTRACE_O_TRACESYSGOOD);
+	if (r == -ESRCH)
+		return 0; /* exited before we got it: not part of the process any more */
+	if (r == -EPERM && dump_read_status(proc->pid, &st) == 0 && st.tracer_pid) {
+		r = dump_err_traced(proc->pid, st.tracer_pid);
+		proc_status_fini(&st);
+		return r;
+	}
+	if (r < 0)
+		return dump_err_wrap(r, "cannot seize thread %d of pid %d", tid, proc->pid);
+	t->seized = true;
+	proc->nr_threads++;
+	r = puppet_interrupt(tid);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot stop thread %d of pid %d", tid, proc->pid);
+	t->stopped = true;
+	return 0;
+}
+
+/* Seizes and stops the main thread then every other thread, re-listing until
+ * no new one appears: a thread created meanwhile is caught by the next pass,
+ * and once all are stopped none can be created. */
+static int dump_seize(struct dump_proc *proc)
+{
+	bool found = true;
+	size_t count, cap = 0;
+	int *tids = NULL, r = 0;
+
+	while (found && r == 0) {
+		found = false;
+		r = proc_list_numeric(proc->pid, "task", &tids, &count);
+		if (r < 0)
+			return err_setf(r == -ENOENT ? -ESRCH : r, "cannot list the threads of pid %d: %s",
+					proc->pid, strerror(-r));
+		if (cap < proc->nr_threads + count + 1) {
+			struct dump_thread *t;
+
+			cap = proc->nr_threads + count + 1;
+			t = realloc(proc->threads, cap * sizeof(*t));
+			if (!t) {
+				free(tids);
+				return err_setf(-ENOMEM, "out of memory");
+			}
+			proc->threads = t;
+		}
+		if (!proc->nr_threads) /* the main thread first, whatever its rank */
+			r = dump_seize_one(proc, proc->pid);
+		for (size_t i = 0; r == 0 && i < count; i++) {
+			if (dump_has_thread(proc, tids[i]))
+				continue;
+			found = true;
+			r = dump_seize_one(proc, tids[i]);
+		}
+		free(tids);
+		if (r == 0 && (!proc->nr_threads || proc->threads[0].tid != proc->pid))
+			r = err_setf(-ESRCH, "pid %d exited", proc->pid);
+	}
+	return r;
+}
+
+/* Lets every seized thread go; sig goes to the main thread only. */
+static void dump_release(struct dump_proc *proc, int main_sig)
+{
+	for (size_t i = 0; i < proc->nr_threads; i++) {
+		struct dump_thread *t = &proc->threads[i];
+		int r;
+
+		if (!t->seized)
+			continue;
+		r = puppet_detach(t->tid, i == 0 ? main_sig : 0);
+		if (r < 0)
+			log_debug("dump: detach of thread %d failed: %s, ignoring", t->tid,
+				  strerror(-r));
+		t->seized = false;
+	}
+}
+
+/* Undo after an error: the process runs on (or stays stopped) as before. */
+static void dump_resume(struct dump_proc *proc)
+{
+	dump_release(proc, proc->was_stopped ? SIGSTOP : 0);
+}
+
+static bool dump_is_gone(pid_t pid)
+{
+	struct proc_stat st;
+
+	return dump_read_stat(pid, &st) < 0 || st.state == 'Z' || st.state == 'X';
+}
+
+/* Reaps the exit of one traced thread: true once it is reaped or not ours. */
+static bool dump_reap(pid_t tid)
+{
+	int status;
+	pid_t w = waitpid(tid, &status, __WALL | WNOHANG);
+
+	return w < 0 || (w > 0 && (WIFEXITED(status) || WIFSIGNALED(status)));
+}
+
+/* SIGKILL while traced, then reap the ptrace notifications and wait until the
+ * process is gone or a zombie, so its PIDs can be reused soon by a restore.
+ * The leader reports its exit only after every other thread was reaped, so
+ * the threads are polled together, not one after the other. */
+static void dump_kill(struct dump_proc *proc)
+{
+	struct timespec start;
+	size_t left = proc->nr_threads;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (kill(proc->pid, SIGKILL) < 0)
+		log_warn("cannot kill pid %d after the dump: %m", proc->pid);
+	while (left && dump_ms_since(&start) < DUMP_KILL_WAIT_MS) {
+		for (size_t i = 0; i < proc->nr_threads; i++) {
+			struct dump_thread *t = &proc->threads[i];
+
+			if (t->seized && dump_reap(t->tid)) {
+				t->seized = false;
+				left--;
+			}
+		}
+		if (left)
+			usleep(200);
+	}
+	while (!dump_is_gone(proc->pid) && dump_ms_since(&start) < DUMP_KILL_WAIT_MS)
+		usleep(200);
+	if (!dump_is_gone(proc->pid))
+		log_warn("pid %d still exists %d ms after SIGKILL", proc->pid, DUMP_KILL_WAIT_MS);
+	log_debug("dump: kill and reap: %.3f ms", dump_ms_since(&start));
+}
+
+static void dump_proc_fini(struct dump_proc *proc)
+{
+	dump_files_free(proc->fds, proc->nr_fds);
+	if (proc->core)
+		protobuf_c_message_free_unpacked(&proc->core->base, NULL);
+	if (proc->mm)
+		protobuf_c_message_free_unpacked(&proc->mm->base, NULL);
+	free(proc->threads);
+	memset(proc, 0, sizeof(*proc));
+}
+
+struct dump_images {
+	struct image_dir dir;
+	bool dir_created; /* we made the directory: remove it on failure */
+	unsigned int written; /* 1 << image_kind for each file we (re)wrote */
+	pid_t pid;
+};
+
+static int dump_write_inventory(struct dump_images *im, const struct dump_opts *opts)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	struct timespec now;
+	struct utsname u;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	inv.image_version = IMAGE_FORMAT_VERSION;
+	inv.tool_version = (char *)MIGRATE_VERSION;
+	inv.root_pid = opts->pid;
+	inv.page_size = IMAGE_PAGE_SIZE;
+	if (uname(&u) == 0)
+		inv.kernel_release = u.release;
+	inv.has_dump_time_ns = inv.has_shell_job = true;
+	inv.dump_time_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+	inv.shell_job = opts->shell_job;
+	inv.arch = (char *)"x86_64";
+	im->written |= 1U << IMAGE_INVENTORY;
+	return image_write_single(&im->dir, IMAGE_INVENTORY, 0, &inv.base);
+}
+
+static int dump_write_pstree(struct dump_images *im, const struct dump_proc *proc)
+{
+	PstreeEntry ps = PSTREE_ENTRY__INIT;
+	uint32_t tids[proc->nr_threads];
+
+	for (size_t i = 0; i < proc->nr_threads; i++)
+		tids[i] = proc->threads[i].tid;
+	ps.pid = proc->pid;
+	ps.ppid = 0;
+	ps.pgid = proc->pgid;
+	ps.sid = proc->sid;
+	ps.n_threads = proc->nr_threads;
+	ps.threads = tids;
+	im->written |= 1U << IMAGE_PSTREE;
+	return image_write_single(&im->dir, IMAGE_PSTREE, 0, &ps.base);
+}
+
+static int dump_write_files(struct dump_images *im, const struct dump_proc *proc)
+{
+	struct image_file *f;
+	int r, r2;
+
+	im->written |= 1U << IMAGE_FILES;
+	r = image_open_write(&im->dir, IMAGE_FILES, proc->pid, &f);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < proc->nr_fds; i++)
+		r = image_write_record(f, &proc->fds[i]->base);
+	r2 = image_close(f);
+	return r < 0 ? r : r2;
+}
+
+static int dump_write_pages(struct dump_images *im, struct dump_proc *proc)
+{
+	struct page_writer *w;
+	int r, r2;
+
+	im->written |= 1U << IMAGE_PAGEMAP | 1U << IMAGE_PAGES;
+	r = page_writer_open(&im->dir, proc->pid, &w);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot create the page images in %s", im->dir.path);
+	r = dump_mm_write_pages(proc, w);
+	r2 = page_writer_close(w);
+	if (r == 0 && r2 < 0)
+		r = dump_err_wrap(r2, "cannot write the page images in %s", im->dir.path);
+	return r;
+}
+
+static int dump_write_records(struct dump_images *im, const struct dump_opts *opts,
+			      struct dump_proc *proc)
+{
+	int r;
+
+	r = dump_write_inventory(im, opts);
+	if (r == 0)
+		r = dump_write_pstree(im, proc);
+	if (r == 0) {
+		im->written |= 1U << IMAGE_CORE;
+		r = image_write_single(&im->dir, IMAGE_CORE, proc->pid, &proc->core->base);
+	}
+	if (r == 0) {
+		im->written |= 1U << IMAGE_MM;
+		r = image_write_single(&im->dir, IMAGE_MM, proc->pid, &proc->mm->base);
+	}
+	if (r == 0)
+		r = dump_write_files(im, proc);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot write the images in %s", opts->dir);
+	return 0;
+}
+
+/* Removes what a failed dump wrote: the files, and the directory if it is ours. */
+static void dump_images_remove(struct dump_images *im, const char *path)
+{
+	static const bool per_process[IMAGE_KIND_COUNT] = {
+		[IMAGE_CORE] = true, [IMAGE_MM] = true,	     [IMAGE_FILES] = true,
+		[IMAGE_PAGEMAP] = true, [IMAGE_PAGES] = true,
+	};
+	char name[128];
+
+	for (int k = 0; k < IMAGE_KIND_COUNT; k++) {
+		if (!(im->written & (1U << k)))
+			continue;
+		if (image_file_name(k, per_process[k] ? im->pid : 0, name, sizeof(name)) < 0)
+			continue;
+		if (unlinkat(im->dir.dirfd, name, 0) < 0 && errno != ENOENT)
+			log_debug("dump: cannot remove %s/%s: %m, ignoring", path, name);
+	}
+	if (im->dir_created && rmdir(path) < 0)
+		log_debug("dump: cannot remove %s: %m, ignoring", path);
+}
+
+static int dump_images(const struct dump_opts *opts, struct dump_proc *proc)
+{
+	struct dump_images im = { .pid = proc->pid };
+	struct stat st;
+	int r;
+
+	im.dir_created = stat(opts->dir, &st) < 0 && errno == ENOENT;
+	r = image_dir_open(&im.dir, opts->dir, true);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot open the image directory %s", opts->dir);
+	r = dump_write_pages(&im, proc);
+	if (r == 0)
+		r = dump_write_records(&im, opts, proc);
+	if (r < 0)
+		dump_images_remove(&im, opts->dir);
+	image_dir_close(&im.dir);
+	return r;
+}
+
+/* Everything done while the process is frozen, up to the after-action. */
+static int dump_frozen(const struct dump_opts *opts, struct dump_proc *proc)
+{
+	struct proc_stat st;
+	struct timespec t;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	r = dump_files_scan(proc->pid, opts->shell_job, &proc->fds, &proc->nr_fds);
+	if (r < 0)
+		return r;
+	r = dump_read_stat(proc->pid, &st);
+	if (r < 0)
+		return r;
+	proc->pgid = st.pgrp;
+	proc->sid = st.session;
+	log_debug("dump: fds and stat: %.3f ms", dump_ms_since(&t));
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	r = dump_core_collect(proc);
+	if (r < 0)
+		return r;
+	log_debug("dump: core (registers, signals, remote syscalls): %.3f ms", dump_ms_since(&t));
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	r = dump_mm_collect(proc);
+	if (r < 0)
+		return r;
+	log_debug("dump: mm (%zu VMAs): %.3f ms", proc->mm->n_vmas, dump_ms_since(&t));
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	r = dump_images(opts, proc);
+	if (r < 0)
+		return r;
+	log_debug("dump: pages and images: %.3f ms", dump_ms_since(&t));
+	return 0;
+}
+
+/* The checks, and the fd table once before touching anything. */
+static int dump_precheck(const struct dump_opts *opts, struct dump_proc *proc)
+{
+	struct proc_stat st;
+	FdEntry **fds;
+	size_t n;
+	int r;
+
+	r = dump_check(opts);
+	if (r < 0)
+		return r;
+	r = dump_files_scan(opts->pid, opts->shell_job, &fds, &n);
+	if (r < 0)
+		return r;
+	dump_files_free(fds, n);
+	r = dump_read_stat(opts->pid, &st);
+	if (r < 0)
+		return r;
+	proc->was_stopped = st.state == 'T';
+	return 0;
+}
+
+static void dump_after(const struct dump_opts *opts, struct dump_proc *proc)
+{
+	switch (opts->after) {
+	case DUMP_AFTER_KILL:
+		dump_kill(proc);
+		break;
+	case DUMP_AFTER_STOP:
+		/* Queued now, taken by the threads as they leave the ptrace stop. */
+		if (kill(proc->pid, SIGSTOP) < 0)
+			log_warn("cannot stop pid %d after the dump: %m", proc->pid);
+		dump_release(proc, 0);
+		break;
+	case DUMP_AFTER_RUN:
+		dump_release(proc, 0);
+		break;
+	}
+}
+
+int dump_run(const struct dump_opts *opts)
+{
+	struct dump_proc proc = { .pid = opts->pid };
+	struct dump_tree tree = { .procs = &proc, .count = 1 };
+	struct timespec start, freeze;
+	int r;
+
+	err_clear();
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	r = dump_precheck(opts, &proc);
+	if (r < 0)
+		goto fail;
+	log_debug("dump: checks: %.3f ms", dump_ms_since(&start));
+	clock_gettime(CLOCK_MONOTONIC, &freeze);
+	r = dump_seize(&proc);
+	if (r == 0) {
+		log_debug("dump: seize and stop %zu threads: %.3f ms", proc.nr_threads,
+			  dump_ms_since(&freeze));
+		r = dump_frozen(opts, &proc);
+	}
+	if (r < 0) {
+		dump_resume(&proc);
+		goto fail;
+	}
+	dump_after(opts, &proc);
+	log_debug("dump: pid %d: freeze window %.3f ms, total %.3f ms (%zu process)", proc.pid,
+		  dump_ms_since(&freeze), dump_ms_since(&start), tree.count);
+	dump_proc_fini(&proc);
+	return 0;
+fail:
+	if (err_detail()[0])
+		log_error("%s", err_detail());
+	else
+		log_error_errno(r, "cannot dump pid %d", opts->pid);
+	dump_proc_fini(&proc);
+	return r;
+}

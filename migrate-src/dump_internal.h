@@ -1,0 +1,115 @@
+/*
+ * dump_internal: what the files of the dump engine share.
+ *
+ *	dump.c        checks, seize/interrupt, undo, image writing, after-actions
+ *	dump_files.c  the fd table: dump_files_scan() (before and while frozen)
+ *	dump_core.c   registers, signals, creds, rlimits: dump_core_collect()
+ *	dump_mm.c     VMAs and pages: dump_mm_collect(), dump_mm_write_pages()
+ *
+ * Records (TaskCoreEntry, MmEntry, FdEntry) are built entirely on the heap so
+ * that protobuf_c_message_free_unpacked(msg, NULL) frees them: strings are
+ * always malloc'd, never literals.
+ *
+ * Helpers return 0 or a negative errno and leave err_detail() holding a whole
+ * sentence for the user; dump_run() logs it once.
+ */
+#ifndef MIGRATE_DUMP_INTERNAL_H
+#define MIGRATE_DUMP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include <time.h>
+
+#include "image.h"
+#include "proc.h"
+
+#define DUMP_WUR __attribute__((warn_unused_result))
+
+struct dump_thread {
+	pid_t tid;
+	bool seized; /* PTRACE_SEIZE succeeded: needs a detach */
+	bool stopped; /* PTRACE_INTERRUPT reported its stop */
+};
+
+/* One process of the tree (the tree holds only its root for now). */
+struct dump_proc {
+	pid_t pid;
+	pid_t pgid;
+	pid_t sid;
+	bool was_stopped; /* in group stop before we seized it */
+	struct dump_thread *threads; /* threads[0] is the main thread */
+	size_t nr_threads;
+	FdEntry **fds;
+	size_t nr_fds;
+	TaskCoreEntry *core;
+	MmEntry *mm;
+	uint64_t brk; /* brk(0) run in the process, for MmEntry.brk */
+};
+
+struct dump_tree {
+	struct dump_proc *procs; /* procs[0] is the root */
+	size_t count;
+};
+
+/* dump_files.c */
+
+/* What one fd is, from outside (stat of /proc/PID/fd/N and its link text). */
+struct dump_fd_probe {
+	int fd;
+	mode_t mode;
+	dev_t rdev;
+	const char *link;
+};
+
+/* Classifies an fd by the table of fd kinds: 0 and *ret_kind (an FdKind) when
+ * it can be dumped, -ENOTSUP with a sentence in err_detail() when not (a
+ * terminal without shell_job, a pipe, a socket...). */
+int dump_files_classify(const struct dump_fd_probe *probe, bool shell_job, int *ret_kind) DUMP_WUR;
+/* Reads every fd of pid into *ret_fds (an array of *ret_count FdEntry, free
+ * with dump_files_free). Refuses the first unsupported fd. */
+int dump_files_scan(pid_t pid, bool shell_job, FdEntry ***ret_fds, size_t *ret_count) DUMP_WUR;
+void dump_files_free(FdEntry **fds, size_t count);
+
+/* dump_core.c */
+
+/* Rewrites regs as the image must hold them when a thread was stopped inside
+ * an interrupted syscall: the restart the kernel would have done on resume. */
+void dump_core_adjust_restart(struct user_regs_struct *regs);
+/* Collects proc->core and proc->brk; all threads must be stopped. Runs remote
+ * syscalls in the process and leaves it exactly as it found it. */
+int dump_core_collect(struct dump_proc *proc) DUMP_WUR;
+
+/* dump_mm.c */
+
+/* Which pages of a VMA kind go to the image. */
+enum dump_pages_policy {
+	DUMP_PAGES_NONE, /* file shared, vdso, vvar, vsyscall */
+	DUMP_PAGES_NONZERO, /* anonymous private: present or swapped, zero pages are holes */
+	DUMP_PAGES_COW, /* file private: anonymous copies only, even zero ones */
+	DUMP_PAGES_ALL, /* anonymous shared: present or swapped, zero ones too */
+};
+
+/* Classifies a VMA: 0 and *ret_kind (a VmaKind), or -ENOTSUP with the reason. */
+int dump_mm_classify(const struct proc_vma *vma, int *ret_kind) DUMP_WUR;
+uint32_t dump_mm_madv(uint64_t vm_flags);
+enum dump_pages_policy dump_mm_policy(int vma_kind);
+/* Whether the pagemap entry of a page of a VMA with this policy is dumped. */
+bool dump_mm_page_wanted(enum dump_pages_policy policy, uint64_t pagemap_entry);
+bool dump_mm_page_is_zero(const void *page);
+/* Builds proc->mm (fields, auxv, exe, VMAs) from /proc; proc->brk must be set. */
+int dump_mm_collect(struct dump_proc *proc) DUMP_WUR;
+/* Streams the pages of every VMA of proc->mm into w. */
+int dump_mm_write_pages(struct dump_proc *proc, struct page_writer *w) DUMP_WUR;
+
+/* dump.c: replaces err_detail() with "PREFIX: <previous detail>" (or
+ * "PREFIX: <strerror>" when there was none) and returns r. */
+int dump_err_wrap(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Elapsed milliseconds since *since (CLOCK_MONOTONIC). */
+double dump_ms_since(const struct timespec *since);
+
+#endif

@@ -1,0 +1,653 @@
+/*
+ * dump_mm: the address space of a process, VMAs and page contents.
+ *
+ * Which pages exist comes from ioctl(PAGEMAP_SCAN) on /proc/PID/pagemap, which
+ * returns populated ranges only, or on kernels without it from pagemap read in
+ * bulk (one pread per chunk of DUMP_PM_CHUNK pages); contents come from process_vm_readv with one
+ * remote iovec per run of pages, into a buffer of at most DUMP_BATCH_PAGES, so
+ * a process of any size streams through a fixed amount of memory. Pages that
+ * process_vm_readv cannot read (PROT_NONE) are read through /proc/PID/mem,
+ * whose reads are forced.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "dump_internal.h"
+#include "err.h"
+#include "log.h"
+
+#define DUMP_PAGE 4096UL
+#define DUMP_PM_CHUNK 65536UL /* pagemap entries per pread: 512 KiB */
+#define DUMP_BATCH_PAGES 4096UL /* 16 MiB of contents per process_vm_readv */
+#define DUMP_BATCH_IOVS 1024UL /* IOV_MAX */
+
+static bool dump_mm_starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A shared mapping that behaves as anonymous memory: MAP_SHARED|MAP_ANONYMOUS
+ * ("/dev/zero (deleted)"), System V shm, memfd. */
+static bool dump_mm_is_shared_anon(const struct proc_vma *v)
+{
+	if (!v->shared || !v->path || !v->deleted)
+		return false;
+	return strcmp(v->path, "/dev/zero") == 0 || dump_mm_starts(v->path, "/SYSV") ||
+	       dump_mm_starts(v->path, "/memfd:");
+}
+
+static int dump_mm_classify_special(const struct proc_vma *v, int *ret_kind)
+{
+	static const struct {
+		const char *name;
+		bool prefix;
+		int kind;
+	} names[] = {
+		{ "[heap]", false, VMA_KIND__VMA_HEAP },
+		{ "[stack]", false, VMA_KIND__VMA_STACK },
+		{ "[vdso]", false, VMA_KIND__VMA_VDSO },
+		{ "[vvar", true, VMA_KIND__VMA_VVAR },
+		{ "[vsyscall]", false, VMA_KIND__VMA_VSYSCALL },
+		{ "[anon:", true, VMA_KIND__VMA_ANON_PRIVATE },
+		{ "[anon_shmem:", true, VMA_KIND__VMA_ANON_SHARED },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		bool hit = names[i].prefix ? dump_mm_starts(v->path, names[i].name)
+					   : strcmp(v->path, names[i].name) == 0;
+
+		if (!hit)
+			continue;
+		*ret_kind = names[i].kind;
+		if (*ret_kind == VMA_KIND__VMA_ANON_PRIVATE && v->shared)
+			*ret_kind = VMA_KIND__VMA_ANON_SHARED;
+		return 0;
+	}
+	return err_setf(-ENOTSUP, "mapping %lx-%lx is the kernel area %s: not supported",
+			(unsigned long)v->start, (unsigned long)v->end, v->path);
+}
+
+int dump_mm_classify(const struct proc_vma *v, int *ret_kind)
+{
+	unsigned long s = v->start, e = v->end;
+
+	/* [vvar] is a PFN map itself: the kernel's areas are named before the
+	 * device-memory check. */
+	if (v->path && v->path[0] == '[' && !dump_mm_starts(v->path, "[anon"))
+		return dump_mm_classify_special(v, ret_kind);
+	if (v->vm_flags & (PROC_VMF_IO | PROC_VMF_PF))
+		return err_setf(-ENOTSUP, "mapping %lx-%lx (%s) is device memory: not supported",
+				s, e, v->path ? v->path : "anonymous");
+	if (v->vm_flags & (PROC_VMF_UM | PROC_VMF_UW))
+		return err_setf(-ENOTSUP, "mapping %lx-%lx uses userfaultfd: not supported", s, e);
+	if (!v->path) {
+		*ret_kind = v->shared ? VMA_KIND__VMA_ANON_SHARED : VMA_KIND__VMA_ANON_PRIVATE;
+		return 0;
+	}
+	if (v->path[0] == '[')
+		return dump_mm_classify_special(v, ret_kind);
+	if (v->path[0] != '/')
+		return err_setf(-ENOTSUP, "mapping %lx-%lx of %s: not supported", s, e, v->path);
+	if (dump_mm_is_shared_anon(v)) {
+		*ret_kind = VMA_KIND__VMA_ANON_SHARED;
+		return 0;
+	}
+	if (v->deleted)
+		return err_setf(-ENOTSUP, "mapping %lx-%lx of deleted file %s: not supported yet",
+				s, e, v->path);
+	*ret_kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
+	return 0;
+}
+
+uint32_t dump_mm_madv(uint64_t vm_flags)
+{
+	static const struct {
+		uint64_t vmf;
+		uint32_t madv;
+	} map[] = {
+		{ PROC_VMF_DD, VMA_MADV_DONTDUMP },   { PROC_VMF_DC, VMA_MADV_DONTFORK },
+		{ PROC_VMF_HG, VMA_MADV_HUGEPAGE },   { PROC_VMF_NH, VMA_MADV_NOHUGEPAGE },
+		{ PROC_VMF_MG, VMA_MADV_MERGEABLE },  { PROC_VMF_WF, VMA_MADV_WIPEONFORK },
+		{ PROC_VMF_LO, VMA_MADV_LOCKED },
+	};
+	uint32_t madv = 0;
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (vm_flags & map[i].vmf)
+			madv |= map[i].madv;
+	return madv;
+}
+
+enum dump_pages_policy dump_mm_policy(int kind)
+{
+	switch (kind) {
+	case VMA_KIND__VMA_ANON_PRIVATE:
+	case VMA_KIND__VMA_HEAP:
+	case VMA_KIND__VMA_STACK:
+		return DUMP_PAGES_NONZERO;
+	case VMA_KIND__VMA_FILE_PRIVATE:
+		return DUMP_PAGES_COW;
+	case VMA_KIND__VMA_ANON_SHARED:
+		return DUMP_PAGES_ALL;
+	default:
+		return DUMP_PAGES_NONE;
+	}
+}
+
+bool dump_mm_page_wanted(enum dump_pages_policy policy, uint64_t pme)
+{
+	switch (policy) {
+	case DUMP_PAGES_NONZERO:
+	case DUMP_PAGES_ALL:
+		return pme & (PM_PRESENT | PM_SWAP);
+	case DUMP_PAGES_COW:
+		/* A present file page is the file's own: the destination maps it. */
+		return (pme & PM_SWAP) || ((pme & PM_PRESENT) && !(pme & PM_FILE));
+	default:
+		return false;
+	}
+}
+
+bool dump_mm_page_is_zero(const void *page)
+{
+	const uint64_t *w = page;
+
+	for (size_t i = 0; i < DUMP_PAGE / sizeof(*w); i += 8)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] |
+		    w[i + 7])
+			return false;
+	return true;
+}
+
+static uint32_t dump_mm_map_flags(const struct proc_vma *v, int kind)
+{
+	uint32_t flags = v->shared ? MAP_SHARED : MAP_PRIVATE;
+
+	if (kind == VMA_KIND__VMA_ANON_PRIVATE || kind == VMA_KIND__VMA_ANON_SHARED ||
+	    kind == VMA_KIND__VMA_HEAP || kind == VMA_KIND__VMA_STACK)
+		flags |= MAP_ANONYMOUS;
+	if (v->vm_flags & PROC_VMF_GD)
+		flags |= MAP_GROWSDOWN;
+	return flags;
+}
+
+/* dev, ino and size of the file behind a mapping, through map_files. */
+static int dump_mm_file_stat(pid_t pid, VmaEntry *e)
+{
+	char path[96];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", pid, (unsigned long)e->start,
+		 (unsigned long)e->end);
+	if (stat(path, &st) < 0)
+		return err_setf(-errno, "cannot stat the file of mapping %lx-%lx (%s): %m",
+				(unsigned long)e->start, (unsigned long)e->end, e->path);
+	e->has_dev = e->has_ino = e->has_file_size = true;
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	e->file_size = st.st_size;
+	return 0;
+}
+
+static int dump_mm_vma(pid_t pid, const struct proc_vma *v, VmaEntry **ret)
+{
+	VmaEntry *e;
+	int kind, r;
+
+	r = dump_mm_classify(v, &kind);
+	if (r < 0)
+		return r;
+	e = malloc(sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	vma_entry__init(e);
+	*ret = e;
+	e->start = v->start;
+	e->end = v->end;
+	e->prot = v->prot;
+	e->kind = kind;
+	e->flags = dump_mm_map_flags(v, kind);
+	e->has_pgoff = e->has_madv = true;
+	e->pgoff = v->pgoff;
+	e->madv = dump_mm_madv(v->vm_flags);
+	if (v->deleted)
+		e->has_file_deleted = e->file_deleted = true;
+	if (v->path) {
+		e->path = strdup(v->path);
+		if (!e->path)
+			return -ENOMEM;
+	}
+	if (kind == VMA_KIND__VMA_FILE_PRIVATE || kind == VMA_KIND__VMA_FILE_SHARED)
+		return dump_mm_file_stat(pid, e);
+	return 0;
+}
+
+static int dump_mm_read_vmas(pid_t pid, struct proc_vma_list *ret)
+{
+	struct proc_vma_list list = { 0 };
+	char *text;
+	size_t len;
+	int r;
+
+	r = proc_read_file(pid, "maps", &text, &len);
+	if (r < 0)
+		return err_setf(r, "cannot read /proc/%d/maps: %s", pid, strerror(-r));
+	r = proc_parse_maps(text, len, &list);
+	free(text);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot parse /proc/%d/maps", pid);
+	r = proc_read_file(pid, "smaps", &text, &len);
+	if (r < 0) {
+		proc_vma_list_free(&list);
+		return err_setf(r, "cannot read /proc/%d/smaps: %s", pid, strerror(-r));
+	}
+	r = proc_parse_smaps_vmflags(text, len, &list);
+	free(text);
+	if (r < 0) {
+		proc_vma_list_free(&list);
+		return dump_err_wrap(r, "cannot parse /proc/%d/smaps", pid);
+	}
+	*ret = list;
+	return 0;
+}
+
+static int dump_mm_vmas(pid_t pid, MmEntry *mm)
+{
+	struct proc_vma_list list;
+	int r;
+
+	r = dump_mm_read_vmas(pid, &list);
+	if (r < 0)
+		return r;
+	mm->vmas = calloc(list.count ? list.count : 1, sizeof(*mm->vmas));
+	if (!mm->vmas) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < list.count; i++) {
+		r = dump_mm_vma(pid, &list.vmas[i], &mm->vmas[mm->n_vmas]);
+		if (mm->vmas[mm->n_vmas])
+			mm->n_vmas++;
+		if (r < 0)
+			goto out;
+	}
+out:
+	proc_vma_list_free(&list);
+	return r;
+}
+
+/* auxv is binary: read it whole as u64 words. */
+static int dump_mm_auxv(pid_t pid, MmEntry *mm)
+{
+	uint64_t buf[512];
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_setf(-errno, "cannot open %s: %m", path);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		return err_setf(-errno, "cannot read %s: %m", path);
+	mm->n_auxv = (size_t)n / sizeof(uint64_t);
+	mm->auxv = malloc((mm->n_auxv ? mm->n_auxv : 1) * sizeof(uint64_t));
+	if (!mm->auxv)
+		return -ENOMEM;
+	memcpy(mm->auxv, buf, mm->n_auxv * sizeof(uint64_t));
+	return 0;
+}
+
+static int dump_mm_stat(pid_t pid, MmEntry *mm)
+{
+	struct proc_stat st;
+	char *text;
+	size_t len;
+	int r;
+
+	r = proc_read_file(pid, "stat", &text, &len);
+	if (r < 0)
+		return err_setf(r, "cannot read /proc/%d/stat: %s", pid, strerror(-r));
+	r = proc_parse_stat(text, len, &st);
+	free(text);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot parse /proc/%d/stat", pid);
+	mm->start_code = st.start_code, mm->end_code = st.end_code;
+	mm->start_data = st.start_data, mm->end_data = st.end_data;
+	mm->start_brk = st.start_brk, mm->start_stack = st.start_stack;
+	mm->arg_start = st.arg_start, mm->arg_end = st.arg_end;
+	mm->env_start = st.env_start, mm->env_end = st.env_end;
+	return 0;
+}
+
+int dump_mm_collect(struct dump_proc *proc)
+{
+	char path[64], buf[PATH_MAX + 1];
+	MmEntry *mm;
+	ssize_t n;
+	int r;
+
+	mm = malloc(sizeof(*mm));
+	if (!mm)
+		return err_setf(-ENOMEM, "out of memory");
+	mm_entry__init(mm);
+	proc->mm = mm;
+	mm->brk = proc->brk;
+	r = dump_mm_stat(proc->pid, mm);
+	if (r < 0)
+		return r;
+	r = dump_mm_auxv(proc->pid, mm);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "/proc/%d/exe", proc->pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return err_setf(-errno, "cannot read %s: %m", path);
+	buf[n] = '\0';
+	mm->exe_path = strdup(buf);
+	if (!mm->exe_path)
+		return -ENOMEM;
+	return dump_mm_vmas(proc->pid, mm);
+}
+
+/* Pages of the current batch: contents in buf, their addresses as remote iovecs. */
+struct dump_mm_batch {
+	pid_t pid;
+	int mem_fd; /* /proc/PID/mem, opened on first need */
+	struct page_writer *w;
+	enum dump_pages_policy policy;
+	uint8_t *buf;
+	struct iovec riov[DUMP_BATCH_IOVS];
+	size_t nr_iov;
+	size_t nr_pages;
+	uint64_t pages_written;
+	uint64_t zero_skipped;
+	bool no_scan; /* PAGEMAP_SCAN is missing: read pagemap entries */
+	double read_ms; /* time in process_vm_readv and /proc/PID/mem */
+	double write_ms; /* time in zero checks and the page writer */
+};
+
+/* Reads [from, to) of the batch through /proc/PID/mem (forced read). */
+static int dump_mm_batch_pread(struct dump_mm_batch *b, size_t from, size_t to)
+{
+	char path[64];
+	size_t off = 0;
+
+	if (b->mem_fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", b->pid);
+		b->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (b->mem_fd < 0)
+			return err_setf(-errno, "cannot open %s: %m", path);
+	}
+	for (size_t i = 0; i < b->nr_iov; off += b->riov[i].iov_len, i++) {
+		size_t s = off > from ? off : from, e = off + b->riov[i].iov_len;
+
+		for (e = e < to ? e : to; s < e;) {
+			uint64_t addr = (uint64_t)(uintptr_t)b->riov[i].iov_base + (s - off);
+			ssize_t n = pread(b->mem_fd, b->buf + s, e - s, (off_t)addr);
+
+			if (n <= 0)
+				return err_setf(n < 0 ? -errno : -EIO,
+						"cannot read page %lx of pid %d: %s",
+						(unsigned long)addr, b->pid,
+						n < 0 ? strerror(errno) : "short read");
+			s += (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* Hands the batch's pages to the writer, as runs of non-zero pages if asked. */
+static int dump_mm_batch_emit(struct dump_mm_batch *b)
+{
+	size_t off = 0;
+	int r;
+
+	for (size_t i = 0; i < b->nr_iov; off += b->riov[i].iov_len, i++) {
+		uint64_t base = (uint64_t)(uintptr_t)b->riov[i].iov_base;
+		size_t n = b->riov[i].iov_len / DUMP_PAGE, run = 0;
+
+		for (size_t p = 0; p <= n; p++) {
+			bool keep = p < n && (b->policy != DUMP_PAGES_NONZERO ||
+					      !dump_mm_page_is_zero(b->buf + off + p * DUMP_PAGE));
+
+			if (p < n && !keep)
+				b->zero_skipped++;
+			if (keep) {
+				run++;
+				continue;
+			}
+			if (!run)
+				continue;
+			r = page_writer_add(b->w, base + (p - run) * DUMP_PAGE,
+					    b->buf + off + (p - run) * DUMP_PAGE, run);
+			if (r < 0)
+				return dump_err_wrap(r, "cannot write pages of pid %d", b->pid);
+			b->pages_written += run;
+			run = 0;
+		}
+	}
+	return 0;
+}
+
+static int dump_mm_batch_flush(struct dump_mm_batch *b)
+{
+	size_t total = b->nr_pages * DUMP_PAGE;
+	struct iovec liov = { b->buf, total };
+	struct timespec t;
+	ssize_t n;
+	int r;
+
+	if (!b->nr_iov)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	n = process_vm_readv(b->pid, &liov, 1, b->riov, b->nr_iov, 0);
+	if (n < 0 && errno != EFAULT && errno != EIO)
+		return err_setf(-errno, "cannot read the memory of pid %d: %m", b->pid);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < total) {
+		r = dump_mm_batch_pread(b, (size_t)n, total);
+		if (r < 0)
+			return r;
+	}
+	b->read_ms += dump_ms_since(&t);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	r = dump_mm_batch_emit(b);
+	b->write_ms += dump_ms_since(&t);
+	b->nr_iov = b->nr_pages = 0;
+	return r;
+}
+
+static int dump_mm_batch_add(struct dump_mm_batch *b, uint64_t addr)
+{
+	struct iovec *last = b->nr_iov ? &b->riov[b->nr_iov - 1] : NULL;
+	int r;
+
+	if (last && (uint64_t)(uintptr_t)last->iov_base + last->iov_len == addr) {
+		last->iov_len += DUMP_PAGE;
+	} else {
+		if (b->nr_iov == DUMP_BATCH_IOVS) {
+			r = dump_mm_batch_flush(b);
+			if (r < 0)
+				return r;
+		}
+		b->riov[b->nr_iov].iov_base = (void *)(uintptr_t)addr;
+		b->riov[b->nr_iov].iov_len = DUMP_PAGE;
+		b->nr_iov++;
+	}
+	if (++b->nr_pages == DUMP_BATCH_PAGES)
+		return dump_mm_batch_flush(b);
+	return 0;
+}
+
+/* Pages of [start, end) by reading pagemap 8 bytes per page (any kernel). */
+static int dump_mm_range_pagemap(struct dump_mm_batch *b, int pm_fd, uint64_t *pm, uint64_t start,
+				 uint64_t end)
+{
+	int r;
+
+	for (uint64_t addr = start; addr < end;) {
+		size_t n = (end - addr) / DUMP_PAGE;
+		ssize_t got;
+
+		n = n < DUMP_PM_CHUNK ? n : DUMP_PM_CHUNK;
+		got = pread(pm_fd, pm, n * sizeof(*pm), (off_t)(addr / DUMP_PAGE * sizeof(*pm)));
+		if (got < 0 || (size_t)got != n * sizeof(*pm))
+			return err_setf(got < 0 ? -errno : -EIO,
+					"cannot read the pagemap of pid %d at %lx: %s", b->pid,
+					(unsigned long)addr, got < 0 ? strerror(errno) : "short read");
+		for (size_t i = 0; i < n; i++) {
+			if (!dump_mm_page_wanted(b->policy, pm[i]))
+				continue;
+			r = dump_mm_batch_add(b, addr + i * DUMP_PAGE);
+			if (r < 0)
+				return r;
+		}
+		addr += n * DUMP_PAGE;
+	}
+	return 0;
+}
+
+/* The pagemap bits dump_mm_page_wanted() looks at, from PAGEMAP_SCAN categories. */
+static uint64_t dump_mm_region_pme(uint64_t categories)
+{
+	return (categories & PAGE_IS_PRESENT ? PM_PRESENT : 0) |
+	       (categories & PAGE_IS_SWAPPED ? PM_SWAP : 0) |
+	       (categories & PAGE_IS_FILE ? PM_FILE : 0);
+}
+
+static int dump_mm_region(struct dump_mm_batch *b, const struct page_region *reg)
+{
+	int r;
+
+	if (!dump_mm_page_wanted(b->policy, dump_mm_region_pme(reg->categories)))
+		return 0;
+	/* The shared zero page: a hole in anonymous memory, no need to read it. */
+	if (b->policy == DUMP_PAGES_NONZERO && (reg->categories & PAGE_IS_PFNZERO)) {
+		b->zero_skipped += (reg->end - reg->start) / DUMP_PAGE;
+		return 0;
+	}
+	for (uint64_t a = reg->start; a < reg->end; a += DUMP_PAGE) {
+		r = dump_mm_batch_add(b, a);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Pages of [start, end) by PAGEMAP_SCAN (Linux 6.7): only populated ranges come
+ * back, so a huge sparse reservation costs nothing. 1 when the kernel lacks it. */
+static int dump_mm_range_scan(struct dump_mm_batch *b, int pm_fd, uint64_t start, uint64_t end)
+{
+	struct page_region regs[256];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = start,
+		.end = end,
+		.vec = (uint64_t)(uintptr_t)regs,
+		.vec_len = sizeof(regs) / sizeof(regs[0]),
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO,
+	};
+	int r;
+
+	while (arg.start < end) {
+		long n = ioctl(pm_fd, PAGEMAP_SCAN, &arg);
+
+		if (n < 0 && arg.start == start && (errno == ENOTTY || errno == EINVAL))
+			return 1;
+		if (n < 0)
+			return err_setf(-errno, "cannot scan the pagemap of pid %d at %lx: %m",
+					b->pid, (unsigned long)arg.start);
+		for (long i = 0; i < n; i++) {
+			r = dump_mm_region(b, &regs[i]);
+			if (r < 0)
+				return r;
+		}
+		if (arg.walk_end <= arg.start)
+			break;
+		arg.start = arg.walk_end;
+	}
+	return 0;
+}
+
+static int dump_mm_vma_pages(struct dump_mm_batch *b, int pm_fd, uint64_t *pm, const VmaEntry *v)
+{
+	int r = 1;
+
+	if (!b->no_scan)
+		r = dump_mm_range_scan(b, pm_fd, v->start, v->end);
+	if (r == 1) {
+		b->no_scan = true;
+		r = dump_mm_range_pagemap(b, pm_fd, pm, v->start, v->end);
+	}
+	if (r < 0)
+		return r;
+	/* The zero-page policy belongs to the VMA: no batch spans two VMAs, and
+	 * no pagemap record either (the loader wants each run inside one VMA). */
+	r = dump_mm_batch_flush(b);
+	if (r < 0)
+		return r;
+	r = page_writer_cut(b->w);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot write the page index of pid %d", b->pid);
+	return 0;
+}
+
+int dump_mm_write_pages(struct dump_proc *proc, struct page_writer *w)
+{
+	struct dump_mm_batch *b;
+	uint64_t *pm = NULL;
+	char path[64];
+	int pm_fd, r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", proc->pid);
+	pm_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm_fd < 0)
+		return err_setf(-errno, "cannot open %s: %m", path);
+	b = calloc(1, sizeof(*b));
+	pm = malloc(DUMP_PM_CHUNK * sizeof(*pm));
+	if (b)
+		b->buf = malloc(DUMP_BATCH_PAGES * DUMP_PAGE);
+	if (!b || !pm || !b->buf) {
+		r = err_setf(-ENOMEM, "out of memory for the page buffers");
+		goto out;
+	}
+	b->pid = proc->pid;
+	b->mem_fd = -1;
+	b->w = w;
+	for (size_t i = 0; r == 0 && i < proc->mm->n_vmas; i++) {
+		const VmaEntry *v = proc->mm->vmas[i];
+
+		b->policy = dump_mm_policy(v->kind);
+		if (b->policy != DUMP_PAGES_NONE)
+			r = dump_mm_vma_pages(b, pm_fd, pm, v);
+	}
+	if (r == 0)
+		log_debug("dump: pid %d: %lu pages written, %lu zero pages skipped; "
+			  "reading %.3f ms, zero checks and writing %.3f ms",
+			  proc->pid, (unsigned long)b->pages_written,
+			  (unsigned long)b->zero_skipped, b->read_ms, b->write_ms);
+out:
+	if (b && b->mem_fd >= 0)
+		close(b->mem_fd);
+	if (b)
+		free(b->buf);
+	free(b);
+	free(pm);
+	close(pm_fd);
+	return r;
+}

@@ -1,0 +1,49 @@
+#!/bin/bash
+# Installs what building and testing migrate needs on Debian 12. Idempotent:
+# when everything is already there it does nothing (no apt-get update either).
+# Run as root. Quiet on success; on failure shows apt's output.
+set -euo pipefail
+
+# The one list. Each entry says who needs it; add here, nowhere else.
+PACKAGES=(
+	build-essential     # gcc, make
+	cmake
+	pkg-config          # CMake finds the libraries below through it
+	libuv1-dev          # event loop (page server, streaming sender)
+	libprotobuf-c-dev   # image records and wire messages
+	protobuf-c-compiler # protoc-c, run at build time
+	liblz4-dev          # page compression
+	libnl-3-dev         # netlink (network handover)
+	libnl-route-3-dev   # addresses and links
+	libcmocka-dev       # unit tests
+	python3             # integration test real_python: a program nobody here wrote
+	tmux                # integration test shell_job: a job on a real terminal
+	strace              # integration test errors: dump refuses a traced process
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$pkg")
+	fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root to install them" >&2
+	exit 1
+fi
+
+log=$(mktemp /tmp/install-deps.XXXXXX)
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}"
+if ! apt-get update -qq >"$log" 2>&1 ||
+	! apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$log" 2>&1; then
+	cat "$log" >&2
+	echo "install-deps: apt-get failed (output above)" >&2
+	exit 1
+fi

@@ -1,0 +1,248 @@
+/*
+ * Pure helpers of the dump engine: fd-kind table, VMA classification, page
+ * policy, zero-page detection, syscall-restart adjustment.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cmocka.h>
+
+#include "compat.h"
+#include "dump_internal.h"
+#include "err.h"
+
+static int classify(mode_t mode, dev_t rdev, const char *link, bool shell_job, int *kind)
+{
+	struct dump_fd_probe p = { .fd = 3, .mode = mode, .rdev = rdev, .link = link };
+
+	*kind = -1;
+	err_clear();
+	return dump_files_classify(&p, shell_job, kind);
+}
+
+static void test_fd_supported(void **state)
+{
+	int kind;
+
+	assert_int_equal(classify(S_IFREG | 0644, 0, "/etc/hostname", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_REG);
+	assert_int_equal(classify(S_IFDIR | 0755, 0, "/tmp", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_REG);
+	for (unsigned int mi = 3; mi <= 9; mi++) {
+		int r = classify(S_IFCHR | 0666, makedev(1, mi), "/dev/x", false, &kind);
+
+		if (mi == 4 || mi == 6) /* /dev/port and /dev/kmsg are devices we refuse */
+			assert_int_equal(r, -ENOTSUP);
+		else
+			assert_int_equal(kind, FD_KIND__FD_DEVNULL);
+	}
+}
+
+static void test_fd_tty(void **state)
+{
+	int kind;
+
+	assert_int_equal(classify(S_IFCHR | 0620, makedev(136, 3), "/dev/pts/3", false, &kind),
+			 -ENOTSUP);
+	assert_string_equal(err_detail(), "fd 3 is a terminal (/dev/pts/3): pass --shell-job to "
+					  "dump a job attached to a terminal");
+	assert_int_equal(classify(S_IFCHR | 0620, makedev(136, 3), "/dev/pts/3", true, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_TTY);
+	assert_int_equal(classify(S_IFCHR | 0620, makedev(5, 0), "/dev/tty", true, &kind), 0);
+	assert_int_equal(classify(S_IFCHR | 0620, makedev(4, 1), "/dev/tty1", true, &kind), 0);
+	assert_int_equal(classify(S_IFCHR | 0620, makedev(5, 2), "/dev/ptmx", true, &kind),
+			 -ENOTSUP);
+}
+
+static void test_fd_refused(void **state)
+{
+	static const struct {
+		mode_t mode;
+		const char *link;
+		const char *detail;
+	} cases[] = {
+		{ S_IFIFO | 0600, "pipe:[1234]",
+		  "fd 3 is a pipe (pipe:[1234]): pipes are not supported yet" },
+		{ S_IFIFO | 0600, "/tmp/fifo", "fd 3 is a FIFO (/tmp/fifo): FIFOs are not supported yet" },
+		{ S_IFSOCK | 0777, "socket:[99]",
+		  "fd 3 is a socket (socket:[99]): sockets are not supported yet" },
+		{ 0600, "anon_inode:[eventfd]",
+		  "fd 3 is an eventfd (anon_inode:[eventfd]): eventfds are not supported yet" },
+		{ S_IFREG | 0600, "anon_inode:[eventpoll]", NULL },
+		{ 0600, "anon_inode:inotify", NULL },
+		{ 0600, "anon_inode:[io_uring]", NULL },
+		{ 0600, "anon_inode:bpf-map", NULL },
+		{ 0600, "anon_inode:[something-new]", NULL },
+		{ S_IFREG | 0600, "/tmp/x (deleted)",
+		  "fd 3 is a deleted file (/tmp/x (deleted)): deleted files are not supported yet" },
+		{ S_IFREG | 0600, "/memfd:x (deleted)", NULL },
+		{ S_IFBLK | 0600, "/dev/vda", NULL },
+		{ S_IFREG | 0600, "weird", NULL },
+	};
+	int kind;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(classify(cases[i].mode, 0, cases[i].link, true, &kind), -ENOTSUP);
+		assert_int_equal(kind, -1);
+		if (cases[i].detail)
+			assert_string_equal(err_detail(), cases[i].detail);
+		else
+			assert_non_null(strstr(err_detail(), cases[i].link));
+	}
+}
+
+static struct proc_vma vma(const char *path, bool shared, bool deleted, uint64_t vmf)
+{
+	struct proc_vma v = { .start = 0x1000, .end = 0x3000, .prot = PROT_READ,
+			      .shared = shared, .path = (char *)path, .deleted = deleted,
+			      .vm_flags = vmf };
+	return v;
+}
+
+static int vkind(struct proc_vma v)
+{
+	int kind = -1;
+
+	err_clear();
+	return dump_mm_classify(&v, &kind) < 0 ? -1 : kind;
+}
+
+static void test_vma_classify(void **state)
+{
+	assert_int_equal(vkind(vma(NULL, false, false, 0)), VMA_KIND__VMA_ANON_PRIVATE);
+	assert_int_equal(vkind(vma(NULL, true, false, 0)), VMA_KIND__VMA_ANON_SHARED);
+	assert_int_equal(vkind(vma("[anon:glibc]", false, false, 0)), VMA_KIND__VMA_ANON_PRIVATE);
+	assert_int_equal(vkind(vma("[heap]", false, false, 0)), VMA_KIND__VMA_HEAP);
+	assert_int_equal(vkind(vma("[stack]", false, false, PROC_VMF_GD)), VMA_KIND__VMA_STACK);
+	assert_int_equal(vkind(vma("[vdso]", false, false, 0)), VMA_KIND__VMA_VDSO);
+	/* [vvar] is a PFN map: named before the device-memory refusal */
+	assert_int_equal(vkind(vma("[vvar]", false, false, PROC_VMF_PF | PROC_VMF_IO)),
+			 VMA_KIND__VMA_VVAR);
+	assert_int_equal(vkind(vma("[vvar_vclock]", false, false, PROC_VMF_PF)), VMA_KIND__VMA_VVAR);
+	assert_int_equal(vkind(vma("[vsyscall]", false, false, 0)), VMA_KIND__VMA_VSYSCALL);
+	assert_int_equal(vkind(vma("/usr/lib/libc.so.6", false, false, 0)),
+			 VMA_KIND__VMA_FILE_PRIVATE);
+	assert_int_equal(vkind(vma("/tmp/data", true, false, 0)), VMA_KIND__VMA_FILE_SHARED);
+	assert_int_equal(vkind(vma("/dev/zero", true, true, 0)), VMA_KIND__VMA_ANON_SHARED);
+	assert_int_equal(vkind(vma("/SYSV00000000", true, true, 0)), VMA_KIND__VMA_ANON_SHARED);
+	assert_int_equal(vkind(vma("/memfd:x", true, true, 0)), VMA_KIND__VMA_ANON_SHARED);
+}
+
+static void test_vma_refused(void **state)
+{
+	assert_int_equal(vkind(vma("/tmp/gone", false, true, 0)), -1);
+	assert_string_equal(err_detail(),
+			    "mapping 1000-3000 of deleted file /tmp/gone: not supported yet");
+	assert_int_equal(vkind(vma("/dev/fb0", true, false, PROC_VMF_IO)), -1);
+	assert_non_null(strstr(err_detail(), "device memory"));
+	assert_int_equal(vkind(vma(NULL, false, false, PROC_VMF_UM)), -1);
+	assert_string_equal(err_detail(), "mapping 1000-3000 uses userfaultfd: not supported");
+	assert_int_equal(vkind(vma("[uprobes]", false, false, 0)), -1);
+	assert_int_equal(vkind(vma("relative", false, false, 0)), -1);
+}
+
+static void test_madv(void **state)
+{
+	assert_int_equal(dump_mm_madv(0), 0);
+	assert_int_equal(dump_mm_madv(PROC_VMF_DD | PROC_VMF_HG | PROC_VMF_LO | PROC_VMF_RD),
+			 VMA_MADV_DONTDUMP | VMA_MADV_HUGEPAGE | VMA_MADV_LOCKED);
+	assert_int_equal(dump_mm_madv(PROC_VMF_WF | PROC_VMF_DC | PROC_VMF_NH | PROC_VMF_MG),
+			 VMA_MADV_WIPEONFORK | VMA_MADV_DONTFORK | VMA_MADV_NOHUGEPAGE |
+				 VMA_MADV_MERGEABLE);
+}
+
+static void test_page_policy(void **state)
+{
+	enum dump_pages_policy anon = dump_mm_policy(VMA_KIND__VMA_HEAP);
+	enum dump_pages_policy cow = dump_mm_policy(VMA_KIND__VMA_FILE_PRIVATE);
+	enum dump_pages_policy shared = dump_mm_policy(VMA_KIND__VMA_ANON_SHARED);
+
+	assert_int_equal(anon, DUMP_PAGES_NONZERO);
+	assert_int_equal(cow, DUMP_PAGES_COW);
+	assert_int_equal(shared, DUMP_PAGES_ALL);
+	assert_int_equal(dump_mm_policy(VMA_KIND__VMA_FILE_SHARED), DUMP_PAGES_NONE);
+	assert_int_equal(dump_mm_policy(VMA_KIND__VMA_VDSO), DUMP_PAGES_NONE);
+	assert_int_equal(dump_mm_policy(VMA_KIND__VMA_VVAR), DUMP_PAGES_NONE);
+
+	assert_false(dump_mm_page_wanted(anon, 0));
+	assert_true(dump_mm_page_wanted(anon, PM_PRESENT | 1234));
+	assert_true(dump_mm_page_wanted(anon, PM_SWAP));
+	assert_true(dump_mm_page_wanted(cow, PM_PRESENT));
+	assert_false(dump_mm_page_wanted(cow, PM_PRESENT | PM_FILE));
+	assert_true(dump_mm_page_wanted(cow, PM_SWAP));
+	assert_false(dump_mm_page_wanted(cow, 0));
+	assert_true(dump_mm_page_wanted(shared, PM_PRESENT | PM_FILE));
+	assert_false(dump_mm_page_wanted(DUMP_PAGES_NONE, PM_PRESENT));
+}
+
+static void test_zero_page(void **state)
+{
+	static uint64_t page[512] __attribute__((aligned(64)));
+
+	memset(page, 0, sizeof(page));
+	assert_true(dump_mm_page_is_zero(page));
+	for (size_t i = 0; i < sizeof(page); i += 509) {
+		((uint8_t *)page)[i] = 1;
+		assert_false(dump_mm_page_is_zero(page));
+		((uint8_t *)page)[i] = 0;
+	}
+	((uint8_t *)page)[4095] = 0x80;
+	assert_false(dump_mm_page_is_zero(page));
+}
+
+static struct user_regs_struct regs(long rax, long orig_rax)
+{
+	struct user_regs_struct r = { 0 };
+
+	r.rax = (uint64_t)rax;
+	r.orig_rax = (uint64_t)orig_rax;
+	r.rip = 0x1000;
+	return r;
+}
+
+static void test_restart(void **state)
+{
+	struct user_regs_struct r;
+	long codes[] = { -512, -513, -514 };
+
+	for (size_t i = 0; i < 3; i++) {
+		r = regs(codes[i], 7);
+		dump_core_adjust_restart(&r);
+		assert_int_equal(r.rax, 7);
+		assert_int_equal(r.rip, 0x1000 - 2);
+	}
+	r = regs(-516, 230);
+	dump_core_adjust_restart(&r);
+	assert_int_equal((long)r.rax, -EINTR);
+	assert_int_equal(r.rip, 0x1000);
+	/* not in a syscall: nothing to restart, whatever rax holds */
+	r = regs(-512, -1);
+	dump_core_adjust_restart(&r);
+	assert_int_equal((long)r.rax, -512);
+	assert_int_equal(r.rip, 0x1000);
+	/* an ordinary result is left alone */
+	r = regs(-EAGAIN, 0);
+	dump_core_adjust_restart(&r);
+	assert_int_equal((long)r.rax, -EAGAIN);
+	assert_int_equal(r.rip, 0x1000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fd_supported), cmocka_unit_test(test_fd_tty),
+		cmocka_unit_test(test_fd_refused),   cmocka_unit_test(test_vma_classify),
+		cmocka_unit_test(test_vma_refused),  cmocka_unit_test(test_madv),
+		cmocka_unit_test(test_page_policy),  cmocka_unit_test(test_zero_page),
+		cmocka_unit_test(test_restart),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
