@@ -106,6 +106,9 @@ int page_writer_open(struct image_dir *d, pid_t pid, struct page_writer **ret) I
 /* Appends nr_pages pages at vaddr (page aligned, above the previous ones). */
 int page_writer_add(struct page_writer *w, uint64_t vaddr, const void *data,
 		    size_t nr_pages) IMAGE_WUR;
+/* Ends the current run: the next page starts a new pagemap record even when
+ * adjacent, so that runs never span two VMAs (the loader checks that). */
+int page_writer_cut(struct page_writer *w) IMAGE_WUR;
 int page_writer_close(struct page_writer *w); /* NULL is fine; returns first error */
 
 /* One run of pages of a loaded image. */

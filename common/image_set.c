@@ -1,0 +1,480 @@
+/*
+ * image_set: loads a whole image directory and validates it before anyone
+ * acts on it, so that restore refuses a damaged image before it creates a
+ * single process. Every refusal names the file and the fault (err_detail()).
+ */
+#include "image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+
+#define IMAGE_HINT "the image is damaged or incomplete: dump again"
+/* x86_64 user space ends below 1 << 47 (4-level paging); only [vsyscall] lives above. */
+#define IMAGE_USER_TOP (1ULL << 47)
+/* Prefixes naming a VMA or a page run by file, index and range. */
+#define IMAGE_VMA_AT "mm-%d.img: vma %zu 0x%" PRIx64 "-0x%" PRIx64
+#define IMAGE_RUN_AT "pagemap-%d.img: run %zu 0x%" PRIx64 "-0x%" PRIx64
+
+/* A file's records, all of them decoded. */
+struct image_records {
+	ProtobufCMessage **msgs;
+	size_t count;
+};
+
+static void image_records_free(struct image_records *rs)
+{
+	for (size_t i = 0; i < rs->count; i++)
+		protobuf_c_message_free_unpacked(rs->msgs[i], NULL);
+	free(rs->msgs);
+	rs->msgs = NULL;
+	rs->count = 0;
+}
+
+static int image_records_push(struct image_records *rs, ProtobufCMessage *msg)
+{
+	ProtobufCMessage **p;
+
+	if ((rs->count & (rs->count - 1)) == 0) { /* grow at powers of two */
+		p = realloc(rs->msgs, (rs->count ? rs->count * 2 : 1) * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		rs->msgs = p;
+	}
+	rs->msgs[rs->count++] = msg;
+	return 0;
+}
+
+static int image_records_read(struct image_dir *d, enum image_kind kind, pid_t pid,
+			      struct image_records *rs)
+{
+	struct image_file *f = NULL;
+	ProtobufCMessage *msg;
+	int r;
+
+	rs->msgs = NULL;
+	rs->count = 0;
+	r = image_open_read(d, kind, pid, &f);
+	if (r < 0)
+		return r;
+	while ((r = image_read_record(f, &msg)) > 0) {
+		r = image_records_push(rs, msg);
+		if (r < 0) {
+			protobuf_c_message_free_unpacked(msg, NULL);
+			break;
+		}
+	}
+	(void)image_close(f); /* read-only: nothing to report */
+	if (r < 0)
+		image_records_free(rs);
+	return r;
+}
+
+/* Reads a file that must hold exactly one record; the caller owns *ret. */
+static int image_read_one(struct image_dir *d, enum image_kind kind, pid_t pid, void **ret)
+{
+	struct image_records rs;
+	char name[64];
+	int r;
+
+	r = image_records_read(d, kind, pid, &rs);
+	if (r < 0)
+		return r;
+	if (rs.count != 1) {
+		if (image_file_name(kind, pid, name, sizeof(name)) < 0) /* opened: cannot fail */
+			snprintf(name, sizeof(name), "image");
+		r = err_setf(-EBADMSG, "%s: holds %zu records, expected exactly one", name,
+			     rs.count);
+		image_records_free(&rs);
+		return r;
+	}
+	*ret = rs.msgs[0];
+	free(rs.msgs);
+	return 0;
+}
+
+static int image_check_inventory(const InventoryEntry *inv)
+{
+	if (inv->image_version != IMAGE_FORMAT_VERSION)
+		return err_setf(-EBADMSG, "inventory.img: image version %u, this build reads %u",
+				inv->image_version, IMAGE_FORMAT_VERSION);
+	if (inv->page_size != IMAGE_PAGE_SIZE)
+		return err_setf(-EBADMSG, "inventory.img: page size %u, this build handles %u",
+				inv->page_size, IMAGE_PAGE_SIZE);
+	if (!inv->arch || strcmp(inv->arch, "x86_64") != 0)
+		return err_setf(-EBADMSG,
+				"inventory.img: architecture %s, this build handles x86_64",
+				inv->arch ? inv->arch : "(not recorded)");
+	return 0;
+}
+
+static bool image_u32_in(const uint32_t *v, size_t n, uint32_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* Entry i of pstree.img against the entries before it. */
+static int image_check_pstree_entry(PstreeEntry **ps, size_t i)
+{
+	const PstreeEntry *p = ps[i];
+	bool parent_seen = i == 0;
+
+	if (p->pid == 0 || p->pid > INT32_MAX)
+		return err_setf(-EBADMSG, "pstree.img: record %zu: bad pid %u", i, p->pid);
+	for (size_t j = 0; j < i; j++) {
+		if (ps[j]->pid == p->pid)
+			return err_setf(-EBADMSG,
+					"pstree.img: pid %u appears twice (records %zu and %zu)",
+					p->pid, j, i);
+		if (ps[j]->pid == p->ppid)
+			parent_seen = true;
+	}
+	if (!parent_seen)
+		return err_setf(-EBADMSG, "pstree.img: pid %u comes before its parent %u", p->pid,
+				p->ppid);
+	if (p->n_threads == 0 || p->threads[0] != p->pid)
+		return err_setf(-EBADMSG, "pstree.img: pid %u: thread list must start with the pid",
+				p->pid);
+	for (size_t t = 1; t < p->n_threads; t++)
+		if (p->threads[t] == 0 || image_u32_in(p->threads, t, p->threads[t]))
+			return err_setf(-EBADMSG, "pstree.img: pid %u: bad or repeated tid %u",
+					p->pid, p->threads[t]);
+	return 0;
+}
+
+static int image_load_pstree(struct image_dir *d, struct image_set *set)
+{
+	struct image_records rs;
+	int r;
+
+	r = image_records_read(d, IMAGE_PSTREE, 0, &rs);
+	if (r < 0)
+		return r;
+	if (rs.count == 0) {
+		image_records_free(&rs);
+		return err_setf(-EBADMSG, "pstree.img: holds no process");
+	}
+	set->tasks = calloc(rs.count, sizeof(*set->tasks));
+	if (!set->tasks) {
+		image_records_free(&rs);
+		return -ENOMEM;
+	}
+	/* The set owns the records from here on, even if one is refused below. */
+	for (size_t i = 0; i < rs.count; i++) {
+		set->tasks[i].pstree = (PstreeEntry *)rs.msgs[i];
+		set->tasks[i].pages_fd = -1;
+	}
+	set->task_count = rs.count;
+	free(rs.msgs);
+	return 0;
+}
+
+static int image_check_pstree(struct image_set *set)
+{
+	PstreeEntry **ps = malloc(set->task_count * sizeof(*ps));
+	int r = 0;
+
+	if (!ps)
+		return -ENOMEM;
+	for (size_t i = 0; i < set->task_count; i++)
+		ps[i] = set->tasks[i].pstree;
+	for (size_t i = 0; i < set->task_count && r == 0; i++)
+		r = image_check_pstree_entry(ps, i);
+	free(ps);
+	if (r == 0 && set->tasks[0].pstree->pid != set->inventory->root_pid)
+		r = err_setf(-EBADMSG, "pstree.img: root is pid %u, inventory.img says %u",
+			     set->tasks[0].pstree->pid, set->inventory->root_pid);
+	return r;
+}
+
+static int image_check_core(const struct image_task *t)
+{
+	const PstreeEntry *p = t->pstree;
+	const TaskCoreEntry *c = t->core;
+
+	if (c->pid != p->pid)
+		return err_setf(-EBADMSG, "core-%u.img: holds pid %u", p->pid, c->pid);
+	if (c->n_threads != p->n_threads)
+		return err_setf(-EBADMSG, "core-%u.img: %zu threads, pstree.img lists %zu", p->pid,
+				c->n_threads, p->n_threads);
+	for (size_t i = 0; i < c->n_threads; i++)
+		if (!c->threads[i] || c->threads[i]->tid != p->threads[i])
+			return err_setf(-EBADMSG,
+					"core-%u.img: thread %zu is tid %u, pstree.img says %u",
+					p->pid, i, c->threads[i] ? c->threads[i]->tid : 0,
+					p->threads[i]);
+	return 0;
+}
+
+static int image_check_mm(pid_t pid, const MmEntry *mm)
+{
+	uint64_t prev_end = 0;
+
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+
+		if (v->start >= v->end || v->start % IMAGE_PAGE_SIZE || v->end % IMAGE_PAGE_SIZE)
+			return err_setf(-EBADMSG, IMAGE_VMA_AT " is empty or not page aligned",
+					(int)pid, i, v->start, v->end);
+		if (v->start < prev_end)
+			return err_setf(-EBADMSG, IMAGE_VMA_AT " overlaps or precedes vma %zu",
+					(int)pid, i, v->start, v->end, i - 1);
+		if (v->end > IMAGE_USER_TOP && v->kind != VMA_KIND__VMA_VSYSCALL)
+			return err_setf(-EBADMSG, IMAGE_VMA_AT " lies above user space", (int)pid,
+					i, v->start, v->end);
+		prev_end = v->end;
+	}
+	return 0;
+}
+
+static int image_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int image_check_files(pid_t pid, FdEntry **fds, size_t n)
+{
+	uint32_t *nums;
+	int r = 0;
+
+	if (n < 2)
+		return 0;
+	nums = malloc(n * sizeof(*nums));
+	if (!nums)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		nums[i] = fds[i]->fd;
+	qsort(nums, n, sizeof(*nums), image_cmp_u32);
+	for (size_t i = 1; i < n && r == 0; i++)
+		if (nums[i] == nums[i - 1])
+			r = err_setf(-EBADMSG, "files-%d.img: fd %u appears twice", (int)pid,
+				     nums[i]);
+	free(nums);
+	return r;
+}
+
+static int image_load_files(struct image_dir *d, struct image_task *t)
+{
+	pid_t pid = (pid_t)t->pstree->pid;
+	struct image_records rs;
+	int r;
+
+	r = image_records_read(d, IMAGE_FILES, pid, &rs);
+	if (r < 0)
+		return r;
+	t->fds = (FdEntry **)rs.msgs;
+	t->fd_count = rs.count;
+	return image_check_files(pid, t->fds, t->fd_count);
+}
+
+static bool image_vma_holds_pages(const VmaEntry *v)
+{
+	switch (v->kind) {
+	case VMA_KIND__VMA_ANON_PRIVATE:
+	case VMA_KIND__VMA_ANON_SHARED:
+	case VMA_KIND__VMA_HEAP:
+	case VMA_KIND__VMA_STACK:
+	case VMA_KIND__VMA_FILE_PRIVATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static const char *image_vma_kind_name(VmaKind kind)
+{
+	const ProtobufCEnumValue *ev =
+		protobuf_c_enum_descriptor_get_value(&vma_kind__descriptor, (int)kind);
+
+	return ev ? ev->name : "unknown";
+}
+
+/* Checks run i against the VMAs; *vma is where the search resumes (both are sorted). */
+static int image_check_run(pid_t pid, const MmEntry *mm, const PagemapEntry *pe, size_t i,
+			   uint64_t prev_end, size_t *vma)
+{
+	uint64_t end = pe->vaddr + (uint64_t)pe->nr_pages * IMAGE_PAGE_SIZE;
+	const VmaEntry *v;
+
+	if (pe->nr_pages == 0 || pe->vaddr % IMAGE_PAGE_SIZE || end < pe->vaddr)
+		return err_setf(-EBADMSG, IMAGE_RUN_AT " (%u pages) is empty, unaligned or wraps",
+				(int)pid, i, pe->vaddr, end, pe->nr_pages);
+	if (pe->vaddr < prev_end)
+		return err_setf(-EBADMSG, IMAGE_RUN_AT " overlaps or precedes the run before",
+				(int)pid, i, pe->vaddr, end);
+	while (*vma < mm->n_vmas && mm->vmas[*vma]->end <= pe->vaddr)
+		(*vma)++;
+	v = *vma < mm->n_vmas ? mm->vmas[*vma] : NULL;
+	if (!v || v->start > pe->vaddr || end > v->end)
+		return err_setf(-EBADMSG, IMAGE_RUN_AT " is not inside one vma of mm-%d.img",
+				(int)pid, i, pe->vaddr, end, (int)pid);
+	if (!image_vma_holds_pages(v))
+		return err_setf(-EBADMSG,
+				IMAGE_RUN_AT " lies in a %s vma, which never carries pages",
+				(int)pid, i, pe->vaddr, end, image_vma_kind_name(v->kind));
+	return 0;
+}
+
+static int image_load_pagemap(struct image_dir *d, struct image_task *t, uint64_t *ret_pages)
+{
+	pid_t pid = (pid_t)t->pstree->pid;
+	struct image_records rs;
+	uint64_t prev_end = 0, total = 0;
+	size_t vma = 0;
+	int r;
+
+	r = image_records_read(d, IMAGE_PAGEMAP, pid, &rs);
+	if (r < 0)
+		return r;
+	t->page_runs = calloc(rs.count ? rs.count : 1, sizeof(*t->page_runs));
+	if (!t->page_runs) {
+		image_records_free(&rs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < rs.count; i++) {
+		const PagemapEntry *pe = (const PagemapEntry *)rs.msgs[i];
+
+		r = image_check_run(pid, t->mm, pe, i, prev_end, &vma);
+		if (r < 0)
+			break;
+		t->page_runs[i].vaddr = pe->vaddr;
+		t->page_runs[i].nr_pages = pe->nr_pages;
+		t->page_runs[i].file_offset = total * IMAGE_PAGE_SIZE;
+		t->page_run_count = i + 1;
+		prev_end = pe->vaddr + (uint64_t)pe->nr_pages * IMAGE_PAGE_SIZE;
+		total += pe->nr_pages;
+	}
+	image_records_free(&rs);
+	*ret_pages = total;
+	return r;
+}
+
+static int image_open_pages(struct image_dir *d, struct image_task *t, uint64_t pages)
+{
+	pid_t pid = (pid_t)t->pstree->pid;
+	struct stat st;
+	char name[64];
+	int r;
+
+	r = image_file_name(IMAGE_PAGES, pid, name, sizeof(name));
+	if (r < 0)
+		return r;
+	t->pages_fd = openat(d->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* FIFO: no hang */
+	if (t->pages_fd < 0)
+		return errno == ENOENT ? err_setf(-ENOENT, "%s: missing from %s", name, d->path)
+				       : err_setf(-errno, "cannot open %s/%s: %s", d->path, name,
+						  strerror(errno));
+	if (fstat(t->pages_fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return err_setf(-EBADMSG, "%s: not a regular file", name);
+	if ((uint64_t)st.st_size != pages * IMAGE_PAGE_SIZE)
+		return err_setf(-EBADMSG,
+				"%s: %" PRIu64 " bytes, pagemap-%d.img lists %" PRIu64
+				" pages (%" PRIu64 " bytes)",
+				name, (uint64_t)st.st_size, (int)pid, pages,
+				pages * IMAGE_PAGE_SIZE);
+	return 0;
+}
+
+static int image_load_task(struct image_dir *d, struct image_task *t)
+{
+	pid_t pid = (pid_t)t->pstree->pid;
+	uint64_t pages = 0;
+	int r;
+
+	r = image_read_one(d, IMAGE_CORE, pid, (void **)&t->core);
+	if (r == 0)
+		r = image_check_core(t);
+	if (r == 0)
+		r = image_read_one(d, IMAGE_MM, pid, (void **)&t->mm);
+	if (r == 0)
+		r = image_check_mm(pid, t->mm);
+	if (r == 0)
+		r = image_load_files(d, t);
+	if (r == 0)
+		r = image_load_pagemap(d, t, &pages);
+	if (r == 0)
+		r = image_open_pages(d, t, pages);
+	return r;
+}
+
+/* Appends the hint to the detail of a refusal (not to a lack of memory). */
+static int image_set_refuse(int r)
+{
+	char detail[768];
+
+	if (r == -ENOMEM)
+		return r;
+	snprintf(detail, sizeof(detail), "%s", err_detail());
+	return err_setf(r, "%s: %s", detail, IMAGE_HINT);
+}
+
+int image_set_load(const char *dir, struct image_set **ret)
+{
+	struct image_dir d = { .dirfd = -1 };
+	struct image_set *set;
+	int r;
+
+	set = calloc(1, sizeof(*set));
+	if (!set)
+		return -ENOMEM;
+	set->dir = strdup(dir);
+	r = set->dir ? image_dir_open(&d, dir, false) : -ENOMEM;
+	if (r == 0)
+		r = image_read_one(&d, IMAGE_INVENTORY, 0, (void **)&set->inventory);
+	if (r == 0)
+		r = image_check_inventory(set->inventory);
+	if (r == 0)
+		r = image_load_pstree(&d, set);
+	if (r == 0)
+		r = image_check_pstree(set);
+	for (size_t i = 0; r == 0 && i < set->task_count; i++)
+		r = image_load_task(&d, &set->tasks[i]);
+	image_dir_close(&d);
+	if (r < 0) {
+		image_set_free(set);
+		return image_set_refuse(r);
+	}
+	*ret = set;
+	return 0;
+}
+
+static void image_task_fini(struct image_task *t)
+{
+	if (t->pstree)
+		protobuf_c_message_free_unpacked(&t->pstree->base, NULL);
+	if (t->core)
+		protobuf_c_message_free_unpacked(&t->core->base, NULL);
+	if (t->mm)
+		protobuf_c_message_free_unpacked(&t->mm->base, NULL);
+	for (size_t i = 0; i < t->fd_count; i++)
+		protobuf_c_message_free_unpacked(&t->fds[i]->base, NULL);
+	free(t->fds);
+	free(t->page_runs);
+	if (t->pages_fd >= 0)
+		close(t->pages_fd);
+}
+
+void image_set_free(struct image_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->task_count; i++)
+		image_task_fini(&set->tasks[i]);
+	free(set->tasks);
+	if (set->inventory)
+		protobuf_c_message_free_unpacked(&set->inventory->base, NULL);
+	free(set->dir);
+	free(set);
+}
