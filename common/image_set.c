@@ -431,8 +431,12 @@ int image_set_load(const char *dir, struct image_set **ret)
 		return -ENOMEM;
 	set->dir = strdup(dir);
 	r = set->dir ? image_dir_open(&d, dir, false) : -ENOMEM;
-	if (r == 0)
-		r = image_read_one(&d, IMAGE_INVENTORY, 0, (void **)&set->inventory);
+	if (r < 0) {
+		/* A wrong path is not a damaged image: no "dump again" hint. */
+		image_set_free(set);
+		return r;
+	}
+	r = image_read_one(&d, IMAGE_INVENTORY, 0, (void **)&set->inventory);
 	if (r == 0)
 		r = image_check_inventory(set->inventory);
 	if (r == 0)
