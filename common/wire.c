@@ -29,6 +29,14 @@ static const struct wire_type_info wire_types[WIRE_TYPE_END] = {
 	[WIRE_IMAGE_RECORD] = { "ImageRecord", &wire_image_record__descriptor },
 	[WIRE_ROUND_END] = { "RoundEnd", &wire_round_end__descriptor },
 	[WIRE_VERDICT] = { "Verdict", &wire_verdict__descriptor },
+	[WIRE_START] = { "Start", &wire_start__descriptor },
+	[WIRE_START_OK] = { "StartOk", &wire_start_ok__descriptor },
+	[WIRE_LAYOUT] = { "Layout", &wire_layout__descriptor },
+	[WIRE_ROUND_ACK] = { "RoundAck", &wire_round_ack__descriptor },
+	[WIRE_RESIDENCY] = { "Residency", &wire_residency__descriptor },
+	[WIRE_COMMIT] = { "Commit", &wire_commit__descriptor },
+	[WIRE_READY] = { "Ready", &wire_ready__descriptor },
+	[WIRE_GO] = { "Go", &wire_go__descriptor },
 };
 
 const char *wire_type_name(unsigned int type)
@@ -204,7 +212,61 @@ static int wire_image_record_check(const WireImageRecord *m)
 	return 0;
 }
 
-/* Field checks protobuf cannot express: fixed sizes, known kinds. */
+#define WIRE_ADDR_LIMIT (1ULL << 47) /* x86_64 user space */
+
+static int wire_ranges_check(WireRange *const *ranges, size_t n, const char *what)
+{
+	uint64_t prev_end = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t start = ranges[i]->start, end = ranges[i]->end;
+
+		if ((start | end) % IMAGE_PAGE_SIZE || start >= end || end > WIRE_ADDR_LIMIT)
+			return err_setf(-EBADMSG, "%s: range %zu (0x%llx-0x%llx) is not a page-aligned"
+					" user-space range", what, i, (unsigned long long)start,
+					(unsigned long long)end);
+		if (start < prev_end)
+			return err_setf(-EBADMSG, "%s: range %zu (0x%llx) overlaps or precedes the "
+					"previous one", what, i, (unsigned long long)start);
+		prev_end = end;
+	}
+	return 0;
+}
+
+static int wire_start_check(const WireStart *m)
+{
+	const PstreeEntry *p = m->pstree;
+
+	if (p->pid == 0 || p->pid > INT32_MAX || p->n_threads == 0 || p->threads[0] != p->pid)
+		return err_setf(-EBADMSG, "Start: pid %u with %zu threads is not a process", p->pid,
+				p->n_threads);
+	for (size_t i = 0; i < p->n_threads; i++)
+		if (p->threads[i] == 0 || p->threads[i] > INT32_MAX)
+			return err_setf(-EBADMSG, "Start: thread id %u out of range", p->threads[i]);
+	return 0;
+}
+
+/* VMAs sorted, page aligned, non-overlapping, in user space ([vsyscall] aside). */
+static int wire_layout_check(const WireLayout *m)
+{
+	uint64_t prev_end = 0;
+
+	for (size_t i = 0; i < m->n_vmas; i++) {
+		const VmaEntry *v = m->vmas[i];
+
+		if (v->kind == VMA_KIND__VMA_VSYSCALL)
+			continue;
+		if ((v->start | v->end) % IMAGE_PAGE_SIZE || v->start >= v->end ||
+		    v->end > WIRE_ADDR_LIMIT || v->start < prev_end)
+			return err_setf(-EBADMSG, "Layout: vma %zu (0x%llx-0x%llx) is not a sorted, "
+					"page-aligned user-space range", i,
+					(unsigned long long)v->start, (unsigned long long)v->end);
+		prev_end = v->end;
+	}
+	return wire_ranges_check(m->reset, m->n_reset, "Layout: reset");
+}
+
+/* Field checks protobuf cannot express: fixed sizes, known kinds, ranges. */
 static int wire_message_check(unsigned int type, const ProtobufCMessage *msg)
 {
 	switch (type) {
@@ -222,6 +284,13 @@ static int wire_message_check(unsigned int type, const ProtobufCMessage *msg)
 					"AuthOk: proof");
 	case WIRE_IMAGE_RECORD:
 		return wire_image_record_check((const WireImageRecord *)msg);
+	case WIRE_START:
+		return wire_start_check((const WireStart *)msg);
+	case WIRE_LAYOUT:
+		return wire_layout_check((const WireLayout *)msg);
+	case WIRE_RESIDENCY:
+		return wire_ranges_check(((const WireResidency *)msg)->resident,
+					 ((const WireResidency *)msg)->n_resident, "Residency");
 	}
 	return 0;
 }

@@ -20,8 +20,8 @@
  * Conversation (client = `migrate --to`, server = migrate-dst; see auth.h):
  *
  *	Hello -> <- Challenge   AuthProof -> <- AuthOk
- *	{ PageBatch* ImageRecord* RoundEnd } per round -> ... RoundEnd{final}
- *	<- Verdict
+ *	then the staged session of common/session.h (Start, Layout, PageBatch,
+ *	RoundEnd, Residency, ImageRecord, Commit, Ready, Go, Verdict);
  *	Abort either way at any time, then close.
  *
  * Receiving: bytes arrive in arbitrary chunks (libuv's read callback); the
@@ -83,6 +83,14 @@ enum wire_type {
 	WIRE_IMAGE_RECORD = 7,
 	WIRE_ROUND_END = 8,
 	WIRE_VERDICT = 9,
+	WIRE_START = 10,
+	WIRE_START_OK = 11,
+	WIRE_LAYOUT = 12,
+	WIRE_ROUND_ACK = 13,
+	WIRE_RESIDENCY = 14,
+	WIRE_COMMIT = 15,
+	WIRE_READY = 16,
+	WIRE_GO = 17,
 	WIRE_TYPE_END, /* first unknown type */
 };
 

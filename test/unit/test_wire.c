@@ -34,6 +34,21 @@ static const ProtobufCMessage *sample(unsigned int type)
 	static WireRoundEnd round_end = WIRE_ROUND_END__INIT;
 	static WireVerdict verdict = WIRE_VERDICT__INIT;
 	static uint8_t record[] = { 0x08, 0x2a };
+	static InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	static PstreeEntry pst = PSTREE_ENTRY__INIT;
+	static uint32_t tids[] = { 42, 43 };
+	static WireStart start = WIRE_START__INIT;
+	static WireStartOk start_ok = WIRE_START_OK__INIT;
+	static VmaEntry vma = VMA_ENTRY__INIT;
+	static VmaEntry *vmas[] = { &vma };
+	static WireRange range = WIRE_RANGE__INIT;
+	static WireRange *ranges[] = { &range };
+	static WireLayout layout = WIRE_LAYOUT__INIT;
+	static WireRoundAck ack = WIRE_ROUND_ACK__INIT;
+	static WireResidency residency = WIRE_RESIDENCY__INIT;
+	static WireCommit commit = WIRE_COMMIT__INIT;
+	static WireReady ready = WIRE_READY__INIT;
+	static WireGo go = WIRE_GO__INIT;
 
 	switch (type) {
 	case WIRE_HELLO:
@@ -77,6 +92,50 @@ static const ProtobufCMessage *sample(unsigned int type)
 		verdict.has_restore_ns = true;
 		verdict.restore_ns = 1500000;
 		return &verdict.base;
+	case WIRE_START:
+		inv.image_version = 1;
+		inv.tool_version = "0.1.0";
+		inv.root_pid = 42;
+		inv.page_size = 4096;
+		pst.pid = 42;
+		pst.n_threads = 2;
+		pst.threads = tids;
+		start.inventory = &inv;
+		start.pstree = &pst;
+		return &start.base;
+	case WIRE_START_OK:
+		start_ok.pid = 42;
+		return &start_ok.base;
+	case WIRE_LAYOUT:
+		vma.start = 0x400000;
+		vma.end = 0x402000;
+		vma.prot = 3;
+		vma.flags = 0x22;
+		range.start = 0x400000;
+		range.end = 0x401000;
+		layout.pid = 42;
+		layout.n_vmas = 1;
+		layout.vmas = vmas;
+		layout.n_reset = 1;
+		layout.reset = ranges;
+		return &layout.base;
+	case WIRE_ROUND_ACK:
+		ack.round = 2;
+		return &ack.base;
+	case WIRE_RESIDENCY:
+		range.start = 0x400000;
+		range.end = 0x401000;
+		residency.pid = 42;
+		residency.n_resident = 1;
+		residency.resident = ranges;
+		return &residency.base;
+	case WIRE_COMMIT:
+		return &commit.base;
+	case WIRE_READY:
+		ready.pid = 42;
+		return &ready.base;
+	case WIRE_GO:
+		return &go.base;
 	}
 	return NULL;
 }
@@ -347,6 +406,70 @@ static void test_field_checks(void **state)
 	free(buf);
 }
 
+/* Encodes msg, decodes it again and expects unpacking to refuse it with want_text. */
+static void expect_refused(enum wire_type type, const ProtobufCMessage *msg, const char *want_text)
+{
+	ProtobufCMessage *out;
+	struct wire_frame f;
+	uint8_t *buf;
+	size_t n, count;
+
+	assert_int_equal(wire_encode_alloc(type, msg, &buf, &n), 0);
+	assert_int_equal(feed_all(buf, n, 0, &f, 1, &count), 0);
+	expect(wire_frame_unpack(&f, &out), -EBADMSG, want_text);
+	wire_frame_fini(&f);
+	free(buf);
+}
+
+static void test_session_field_checks(void **state)
+{
+	WireResidency res = WIRE_RESIDENCY__INIT;
+	WireRange a = WIRE_RANGE__INIT, b = WIRE_RANGE__INIT;
+	WireRange *ranges[] = { &a, &b };
+	WireLayout layout = WIRE_LAYOUT__INIT;
+	VmaEntry v1 = VMA_ENTRY__INIT, v2 = VMA_ENTRY__INIT;
+	VmaEntry *vmas[] = { &v1, &v2 };
+	WireStart start;
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	PstreeEntry pst = PSTREE_ENTRY__INIT;
+	uint32_t tids[] = { 7, 0 };
+
+	res.pid = 1;
+	res.n_resident = 1;
+	res.resident = ranges;
+	a.start = 0x1001; /* not page aligned */
+	a.end = 0x3000;
+	expect_refused(WIRE_RESIDENCY, &res.base, "not a page-aligned");
+	a.start = 0x1000;
+	a.end = 1ULL << 48; /* beyond user space */
+	expect_refused(WIRE_RESIDENCY, &res.base, "not a page-aligned");
+	a.end = 0x3000;
+	b.start = 0x2000; /* overlaps a */
+	b.end = 0x4000;
+	res.n_resident = 2;
+	expect_refused(WIRE_RESIDENCY, &res.base, "overlaps");
+
+	layout.pid = 1;
+	layout.n_vmas = 2;
+	layout.vmas = vmas;
+	v1.start = 0x10000;
+	v1.end = 0x20000;
+	v2.start = 0x18000; /* overlaps v1 */
+	v2.end = 0x30000;
+	expect_refused(WIRE_LAYOUT, &layout.base, "vma 1");
+
+	wire_start__init(&start);
+	start.inventory = &inv;
+	start.pstree = &pst;
+	inv.tool_version = "";
+	pst.pid = 7;
+	pst.n_threads = 2;
+	pst.threads = tids; /* a zero TID */
+	expect_refused(WIRE_START, &start.base, "thread id 0");
+	pst.n_threads = 0;
+	expect_refused(WIRE_START, &start.base, "is not a process");
+}
+
 /* Sends msg from one in-memory peer to the other through the framing. */
 static ProtobufCMessage *transfer(enum wire_type type, const ProtobufCMessage *msg)
 {
@@ -426,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_all),	 cmocka_unit_test(test_encode_errors),
 		cmocka_unit_test(test_page_batch),	 cmocka_unit_test(test_hostile_headers),
 		cmocka_unit_test(test_sticky_error),	 cmocka_unit_test(test_field_checks),
+		cmocka_unit_test(test_session_field_checks),
 		cmocka_unit_test(test_handshake_over_wire),
 	};
 

@@ -1,0 +1,61 @@
+/*
+ * session: the conversation of one live migration, between the source agent
+ * (`migrate --to`, client) and migrate-dst (server, one forked session process
+ * per connection). Frames and messages: common/wire.h, proto/wire.proto;
+ * authentication: common/auth.h; page payloads: common/codec.h.
+ *
+ *   agent                                      migrate-dst session
+ *   Hello{version, features, nonce_c}     ->
+ *                                         <-   Challenge{nonce_s} | Abort{VERSION}
+ *   AuthProof                             ->
+ *                                         <-   AuthOk (server's proof) | Abort{AUTH}
+ *     nothing else is accepted before AuthOk; the agent checks the server's proof too
+ *   Start{inventory, pstree}              ->   PID and TIDs free? create a BLANK process
+ *                                              with that PID (restore_proc_create)
+ *                                         <-   StartOk | Abort{RESTORE, "pid 42 is taken by ..."}
+ *   per round k = 0, 1, ... (source RUNNING):
+ *     Layout{vmas, reset}                 ->   restore_proc_set_layout
+ *     PageBatch*                          ->   restore_proc_write_pages
+ *     RoundEnd{k}                         ->
+ *                                         <-   RoundAck{k, apply_ns}   (the agent waits for it)
+ *   FREEZE (every thread of the source stopped):
+ *     Layout (final), PageBatch* (last dirty set), RoundEnd{final}
+ *     Residency{pages a full dump holds} ->   restore_proc_keep_only: drops every other page
+ *                                              (memory freed at the source that no tracker saw)
+ *     ImageRecord* (inventory, pstree, core, mm, files)
+ *     Commit                              ->   restore_proc_finish: complete and STOPPED
+ *                                         <-   Ready{timings} | Abort{RESTORE, why}
+ *     Go                                  ->   restore_proc_resume: it runs
+ *                                         <-   Verdict{ok, timings}
+ *   source killed (or left stopped); report printed
+ *
+ * Failure rules, "a failed migration never loses the process":
+ *  - Agent: Abort, an error, or the connection lost BEFORE it sends Go: resume
+ *    the source exactly as it was (tracker stopped, threads detached) and exit
+ *    1 with the destination's reason. AFTER Go and before Verdict the outcome is
+ *    unknown: keep the source STOPPED (never two copies running), say so with
+ *    both PIDs and hosts, exit 3.
+ *  - Destination: Abort, an error, or the connection lost before Go: kill and
+ *    reap the puppet (restore_proc_abort; PTRACE_O_EXITKILL covers a dying
+ *    session process), remove temporary state. The daemon and other sessions
+ *    are not affected.
+ *  - Every field from the wire is validated before use (wire_frame_unpack
+ *    checks ranges and sizes; the session checks pids against its own and
+ *    page runs against the announced layout); a bad one gets Abort{PROTOCOL,
+ *    naming the field} and the session ends.
+ */
+#ifndef MIGRATE_SESSION_H
+#define MIGRATE_SESSION_H
+
+/* Port of migrate-dst when HOST:PORT omits it. */
+#define SESSION_DEFAULT_PORT 7070
+
+/* Test-only fault injection in migrate-dst: the session process exits at the
+ * named point ("after-round0", "before-ready", "before-verdict"), as a crash
+ * would, so tests can prove the source survives. */
+#define SESSION_FAULT_ENV "MIGRATE_DST_FAULT"
+
+/* Exit status of `migrate --to` when the outcome is unknown (see above). */
+#define SESSION_EXIT_UNKNOWN 3
+
+#endif
