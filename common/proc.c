@@ -460,6 +460,7 @@ static const struct {
 	{ "dc", PROC_VMF_DC }, { "dd", PROC_VMF_DD }, { "hg", PROC_VMF_HG }, { "nh", PROC_VMF_NH },
 	{ "mg", PROC_VMF_MG }, { "wf", PROC_VMF_WF }, { "um", PROC_VMF_UM }, { "uw", PROC_VMF_UW },
 	{ "sd", PROC_VMF_SD }, { "de", PROC_VMF_DE }, { "ar", PROC_VMF_AR }, { "ss", PROC_VMF_SS },
+	{ "nr", PROC_VMF_NR },
 };
 
 /* Unknown flags (mr, mw, me, ac, ...) carry nothing we restore: ignored. */

@@ -55,6 +55,7 @@ enum proc_vmflag {
 	PROC_VMF_DE = 1ULL << 17, /* de: do not expand on remap */
 	PROC_VMF_AR = 1ULL << 18, /* ar: architecture specific */
 	PROC_VMF_SS = 1ULL << 19, /* ss: shadow stack */
+	PROC_VMF_NR = 1ULL << 20, /* nr: MAP_NORESERVE (no swap space reserved) */
 };
 
 struct proc_vma {
