@@ -19,6 +19,9 @@ PACKAGES=(
 	python3             # integration test real_python: a program nobody here wrote
 	tmux                # integration test shell_job: a job on a real terminal
 	strace              # integration test errors: dump refuses a traced process
+	qemu-system-x86     # integration test vm_softdirty: Debian's 6.1 kernel (soft-dirty) in a VM
+	busybox-static      # vm_softdirty: the VM's userland (test/vm)
+	cpio                # vm_softdirty: packs the VM's initramfs
 )
 
 missing=()
