@@ -6,8 +6,8 @@
  *	all are blocked) → credentials per thread → unmap the scratch → registers, xstate,
  *	signal masks; then, separately, detach (SIGSTOP on the main thread if it was stopped)
  *
- * On failure the caller kills the process; threads created here are in t->thread_count so
- * the caller can reap them.
+ * On failure the caller kills the process; threads created here are in t->tids so the caller
+ * can reap them.
  */
 #include "restore_internal.h"
 
@@ -52,7 +52,7 @@ static int core_push(struct puppet *p, const void *data, size_t len, uint64_t *r
 	return 0;
 }
 
-static int core_sigactions(struct restore_task *t, struct puppet *p)
+static int core_sigactions(struct restore_proc *t, struct puppet *p)
 {
 	struct restore_ksigaction table[RESTORE_NSIG + 1];
 	int r = restore_plan_sigactions(t->img->core, table);
@@ -77,7 +77,7 @@ static int core_sigactions(struct restore_task *t, struct puppet *p)
 }
 
 /* Remote clone3 of thread tid from the main thread; the new thread arrives attached. */
-static int core_clone_thread(struct restore_task *t, pid_t tid)
+static int core_clone_thread(struct restore_proc *t, pid_t tid)
 {
 	struct puppet *p = &t->puppets[0];
 	uint64_t tid64 = (uint64_t)tid, tid_addr, args_addr;
@@ -108,14 +108,14 @@ static int core_clone_thread(struct restore_task *t, pid_t tid)
 	if (rv != tid)
 		return log_error_errno(-EINVAL, "pid %d: clone3 gave thread %ld, not %d", t->pid,
 				       rv, tid);
-	t->thread_count++;
+	t->tids[t->thread_count++] = tid;
 	r = puppet_wait(tid, &status);
 	if (r < 0)
 		return log_error_errno(r, "thread %d: no initial stop: %s", tid, err_detail());
 	return 0;
 }
 
-static int core_threads(struct restore_task *t)
+static int core_threads(struct restore_proc *t)
 {
 	const TaskCoreEntry *core = t->img->core;
 	int r;
@@ -186,7 +186,7 @@ static int core_thread_state(struct puppet *p, const ThreadCoreEntry *th)
 	return r;
 }
 
-static int core_queue_signal(struct restore_task *t, pid_t tid, const SiginfoEntry *si)
+static int core_queue_signal(struct restore_proc *t, pid_t tid, const SiginfoEntry *si)
 {
 	struct puppet *p = &t->puppets[0];
 	uint8_t info[128] = { 0 };
@@ -213,7 +213,7 @@ static int core_queue_signal(struct restore_task *t, pid_t tid, const SiginfoEnt
 			 (uint64_t)sig, addr, 0, 0, 0);
 }
 
-static int core_pending(struct restore_task *t)
+static int core_pending(struct restore_proc *t)
 {
 	const TaskCoreEntry *core = t->img->core;
 	int r = 0;
@@ -297,7 +297,7 @@ static int core_set_caps(struct puppet *p, const CredsEntry *c, const struct pro
 }
 
 /* Credentials are per thread in the kernel: each thread sets its own. */
-static int core_creds(struct restore_task *t, struct puppet *p)
+static int core_creds(struct restore_proc *t, struct puppet *p)
 {
 	const CredsEntry *c = t->img->core->creds;
 	struct proc_status st = { 0 };
@@ -328,7 +328,7 @@ static int core_creds(struct restore_task *t, struct puppet *p)
 	return 0;
 }
 
-static int core_final_regs(struct restore_task *t)
+static int core_final_regs(struct restore_proc *t)
 {
 	const TaskCoreEntry *core = t->img->core;
 	int r = puppet_unmap_scratch(&t->puppets[0]);
@@ -354,24 +354,23 @@ static int core_final_regs(struct restore_task *t)
 	return 0;
 }
 
-static int core_detach(struct restore_task *t)
+static int core_detach(struct restore_proc *t)
 {
-	const TaskCoreEntry *core = t->img->core;
 	int r;
 
-	for (size_t i = core->n_threads; i-- > 1;) {
-		r = puppet_detach((pid_t)core->threads[i]->tid, 0);
+	for (size_t i = t->thread_count; i-- > 1;) {
+		r = puppet_detach(t->tids[i], 0);
 		if (r < 0)
-			return log_error_errno(r, "thread %u: cannot detach: %s",
-					       core->threads[i]->tid, err_detail());
+			return log_error_errno(r, "thread %d: cannot detach: %s", t->tids[i],
+					       err_detail());
 	}
-	r = puppet_detach(t->pid, core->has_stopped && core->stopped ? SIGSTOP : 0);
+	r = puppet_detach(t->pid, t->stopped ? SIGSTOP : 0);
 	if (r < 0)
 		return log_error_errno(r, "pid %d: cannot detach: %s", t->pid, err_detail());
 	return 0;
 }
 
-int restore_core_run(struct restore_task *t)
+int restore_core_run(struct restore_proc *t)
 {
 	const TaskCoreEntry *core = t->img->core;
 	int r = core_sigactions(t, &t->puppets[0]);
@@ -389,7 +388,7 @@ int restore_core_run(struct restore_task *t)
 	return r;
 }
 
-int restore_core_detach(struct restore_task *t)
+int restore_core_detach(struct restore_proc *t)
 {
 	return core_detach(t);
 }

@@ -1,14 +1,14 @@
 /*
  * restore_internal: what the files of the restore engine share.
  *
- *	restore.c        restore_run: load, check files and PIDs, prepare fds, clone3,
- *	                 seize, then restore_mm_run and restore_core_run; rollback; restore_wait
- *	restore_child.c  restore_child_main: what the new child does (fds, cwd, rlimits, ...)
- *	                 before it blocks on its control socket
- *	restore_mm.c     restore_mm_run: scratch, unmap, map the image's VMAs, pages, vDSO,
- *	                 mm fields
- *	restore_core.c   restore_core_run: sigactions, threads, per-thread state, signals, creds,
- *	                 registers, detach
+ *	restore.c        restore_run: load, check the files and PIDs, then the stages below fed
+ *	                 from the directory; restore_wait
+ *	restore_proc.c   the stages: create (bare child, seize, empty address space), finish,
+ *	                 resume, abort; the PID checks
+ *	restore_mm.c     memory: set_layout, write_pages, keep_only; vDSO and mm fields (finish)
+ *	restore_files.c  what the child used to do for itself, now by remote syscalls: session,
+ *	                 fds, cwd, root, umask, rlimits, personality (finish)
+ *	restore_core.c   sigactions, threads, per-thread state, signals, creds, registers; detach
  *	restore_plan.c   pure helpers (no process touched): unit-tested
  */
 #ifndef MIGRATE_RESTORE_INTERNAL_H
@@ -26,70 +26,90 @@
 
 #define RESTORE_WUR __attribute__((warn_unused_result))
 
-/* Scratch area for remote syscall arguments (auxv, prctl_mm_map, sigactions, ...). */
+/* Scratch area for remote syscall arguments (auxv, prctl_mm_map, sigactions, paths...). */
 #define RESTORE_SCRATCH_SIZE (16U * IMAGE_PAGE_SIZE)
 /* Lowest address we consider for the scratch area (vm.mmap_min_addr is 64 KiB). */
 #define RESTORE_SCRATCH_LOW 0x10000ULL
 /* Highest user address + 1 on x86_64 with 4-level page tables. */
 #define RESTORE_USER_TOP 0x7ffffffff000ULL
 
-/* Control records the child sends on its socket. */
-enum restore_ctl_kind {
-	RESTORE_CTL_READY = 0, /* set up, blocking until seized */
-	RESTORE_CTL_WARN = 1, /* kept going, but the parent should log msg */
-	RESTORE_CTL_ERROR = 2, /* failed: err and msg say why; the child exits */
-};
-
-struct restore_ctl_msg {
-	int32_t kind;
-	int32_t err; /* positive errno for RESTORE_CTL_ERROR */
-	char msg[248];
-};
-
-/* One process being restored. */
-struct restore_task {
-	struct image_task *img;
-	pid_t pid; /* 0 until clone3 succeeded */
-	bool use_tty; /* shell job with a terminal: stay in our session */
-	int fd_base; /* above every fd number of the image */
-	int ctl_fd; /* parent's end of the control socket, -1 when closed */
-	int child_ctl_fd; /* child's end (same number in the child), -1 when closed */
-	int child_ctl_nr; /* number of the control socket in the child, to close it there */
-	int tty_fd; /* dup of our terminal for FD_TTY entries, -1 if none */
-	int exe_fd; /* the executable, for PR_SET_MM_MAP; -1 if unavailable */
-	int *vma_fds; /* per image VMA: fd of its file (same number in the child), or -1 */
-	struct puppet *puppets; /* per thread, [0] the main thread */
-	size_t thread_count; /* threads that exist (seized) in the new process */
-};
-
-/* restore_child.c: runs in the new child; never returns. */
-void restore_child_main(const struct restore_opts *opts, struct restore_task *t)
-	__attribute__((noreturn));
-
-/* restore_mm.c: replaces the memory of the seized, interrupted child t->pid with the image's.
- * On return t->puppets[0] is initialised and owns the scratch area. */
-int restore_mm_run(struct restore_task *t) RESTORE_WUR;
-
-/* restore_core.c: everything after memory up to the final registers; the threads stay
- * stopped and attached. */
-int restore_core_run(struct restore_task *t) RESTORE_WUR;
-/* Lets every thread run (the last step: nothing can be undone after it). */
-int restore_core_detach(struct restore_task *t) RESTORE_WUR;
-
-/* restore.c: logs who holds id (as a pid, process group or session) and returns -EEXIST. */
-int restore_pid_taken(pid_t id) RESTORE_WUR;
-
-/* restore_plan.c: pure helpers. */
-struct restore_range {
+/* One VMA of the layout the puppet has now (a copy of a VmaEntry's fields). */
+struct restore_vma {
 	uint64_t start;
 	uint64_t end;
+	uint64_t pgoff; /* bytes */
+	uint64_t dev, ino, file_size;
+	bool has_dev, has_ino, has_file_size;
+	uint32_t prot;
+	uint32_t flags;
+	uint32_t madv;
+	int kind; /* VmaKind */
+	char *path; /* owned, or NULL */
 };
+
+/* One process being built. */
+struct restore_proc {
+	pid_t pid; /* 0 until clone3 succeeded, and again once reaped */
+	pid_t pgid, sid; /* from the PstreeEntry */
+	pid_t *tids; /* threads that exist, [0] == pid; thread_count of them */
+	size_t thread_count;
+	size_t thread_cap;
+	struct puppet *puppets; /* per thread, [0] the main thread (owns the scratch area) */
+	bool shell_job, detached, use_tty;
+	bool stopped; /* the image's process was stopped: SIGSTOP at detach */
+	bool resumed;
+	int pid_wait_ms;
+	struct restore_vma *layout; /* sorted by start */
+	size_t layout_count;
+	const struct image_task *img; /* during restore_proc_finish only */
+	struct restore_timings timings;
+};
+
+uint64_t restore_now_ns(void);
+/* Our fd (0..2) on a terminal, or -1. */
+int restore_tty_fd(void);
+
+/* restore_proc.c: tcsetpgrp without SIGTTOU. */
+void restore_tty_give(int tty, pid_t pgrp);
+/* restore_proc.c: logs who holds id (as a pid, process group or session) and returns -EEXIST. */
+int restore_pid_taken(pid_t id) RESTORE_WUR;
+
+/* restore_mm.c */
+/* Remote syscall whose own failure is an error; what names the call in the message. */
+int restore_call(struct puppet *p, const char *what, long *ret, long nr, uint64_t a1,
+		 uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6) RESTORE_WUR;
+/* The scratch area at the lowest free gap; unregister the inherited rseq; unmap the rest. */
+int restore_mm_empty(struct restore_proc *p) RESTORE_WUR;
+/* open(path, flags) run by the puppet; -errno of open itself is returned unlogged. */
+int restore_remote_open(struct puppet *pp, const char *path, int flags, int *ret_fd) RESTORE_WUR;
+/* vDSO moved back and checked, then PR_SET_MM_MAP with the exe file opened by the puppet. */
+int restore_mm_finish(struct restore_proc *p) RESTORE_WUR;
+void restore_mm_layout_free(struct restore_proc *p);
+
+/* restore_files.c: session, fds, cwd, root, umask, rlimits, personality. */
+int restore_files_run(struct restore_proc *p) RESTORE_WUR;
+
+/* restore_core.c: everything after memory and files up to the final registers; the threads
+ * stay stopped and attached. */
+int restore_core_run(struct restore_proc *p) RESTORE_WUR;
+/* Lets every thread run (the last step: nothing can be undone after it). */
+int restore_core_detach(struct restore_proc *p) RESTORE_WUR;
+
+/* restore_plan.c: pure helpers. */
 
 /* Lowest page-aligned address >= RESTORE_SCRATCH_LOW where size bytes fit with a free page
  * on either side, outside every range of a and b (any order). -ENOMEM if none. */
 int restore_plan_scratch_gap(const struct restore_range *a, size_t na,
 			     const struct restore_range *b, size_t nb, uint64_t size,
 			     uint64_t *ret_addr) RESTORE_WUR;
+
+/* The parts of [start, end) outside every range of covered (sorted by start; may overlap each
+ * other and stick out of [start, end)). Writes at most n+1 ranges to out; returns their count. */
+size_t restore_plan_gaps(uint64_t start, uint64_t end, const struct restore_range *covered,
+			 size_t n, struct restore_range *out);
+
+/* Sorts ranges by start. */
+void restore_plan_sort_ranges(struct restore_range *ranges, size_t n);
 
 /* Start and end of the image's vDSO block (its [vvar*] and [vdso] VMAs): the lowest start and
  * the highest end. -ENOENT when the image has none. */
@@ -112,10 +132,6 @@ int restore_plan_sigactions(const TaskCoreEntry *core,
 
 /* The madvise() advices for VMA_MADV_* bits, in a fixed order; returns their count (<= 8). */
 size_t restore_plan_madvise(uint32_t madv, int advices[8]);
-
-/* The ranges [lo, hi] of fds to close so that only the fds of keep (any order, may repeat)
- * stay open. Writes at most n+1 ranges; returns their count. keep is sorted in place. */
-size_t restore_plan_close_ranges(int *keep, size_t n, struct restore_range *ranges);
 
 /* The image's registers as the kernel's struct. */
 void restore_plan_regs(const UserRegsEntry *e, struct user_regs_struct *regs);

@@ -120,32 +120,6 @@ size_t restore_plan_madvise(uint32_t madv, int advices[8])
 	return n;
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-
-	return (x > y) - (x < y);
-}
-
-size_t restore_plan_close_ranges(int *keep, size_t n, struct restore_range *ranges)
-{
-	uint64_t lo = 0;
-	size_t count = 0;
-
-	if (n)
-		qsort(keep, n, sizeof(*keep), cmp_int);
-	for (size_t i = 0; i < n; i++) {
-		if (keep[i] < 0)
-			continue;
-		if ((uint64_t)keep[i] > lo)
-			ranges[count++] = (struct restore_range){ lo, (uint64_t)keep[i] - 1 };
-		if ((uint64_t)keep[i] + 1 > lo)
-			lo = (uint64_t)keep[i] + 1;
-	}
-	ranges[count++] = (struct restore_range){ lo, UINT32_MAX };
-	return count;
-}
-
 void restore_plan_regs(const UserRegsEntry *e, struct user_regs_struct *regs)
 {
 	*regs = (struct user_regs_struct){
@@ -157,4 +131,37 @@ void restore_plan_regs(const UserRegsEntry *e, struct user_regs_struct *regs)
 		.ss = e->ss,	       .fs_base = e->fs_base, .gs_base = e->gs_base,
 		.ds = e->ds,	       .es = e->es,   .fs = e->fs,	 .gs = e->gs,
 	};
+}
+
+size_t restore_plan_gaps(uint64_t start, uint64_t end, const struct restore_range *covered,
+			 size_t n, struct restore_range *out)
+{
+	uint64_t cur = start;
+	size_t count = 0;
+
+	for (size_t i = 0; i < n && cur < end; i++) {
+		if (covered[i].end <= cur)
+			continue;
+		if (covered[i].start >= end)
+			break;
+		if (covered[i].start > cur)
+			out[count++] = (struct restore_range){ cur, covered[i].start };
+		cur = covered[i].end;
+	}
+	if (cur < end)
+		out[count++] = (struct restore_range){ cur, end };
+	return count;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct restore_range *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+void restore_plan_sort_ranges(struct restore_range *ranges, size_t n)
+{
+	if (n)
+		qsort(ranges, n, sizeof(*ranges), cmp_range);
 }

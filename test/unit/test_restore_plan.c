@@ -133,27 +133,33 @@ static void test_madvise(void **state)
 	assert_int_equal(restore_plan_madvise(0x3f, adv), 6);
 }
 
-static void test_close_ranges(void **state)
+static void test_gaps(void **state)
 {
-	int keep[] = { 9, -1, 5, 5, 6 };
-	struct restore_range r[6];
-	size_t n = restore_plan_close_ranges(keep, 5, r);
+	/* unsorted input is sorted first; overlapping and sticking-out ranges are fine */
+	struct restore_range cov[] = { { 0x5000, 0x7000 }, { 0x0, 0x2000 }, { 0x6000, 0x8000 },
+				       { 0x20000, 0x30000 } };
+	struct restore_range out[5];
+	size_t n;
 
-	assert_int_equal(n, 3);
-	assert_int_equal(r[0].start, 0);
-	assert_int_equal(r[0].end, 4);
-	assert_int_equal(r[1].start, 7);
-	assert_int_equal(r[1].end, 8);
-	assert_int_equal(r[2].start, 10);
-	assert_int_equal(r[2].end, UINT32_MAX);
-
-	int zero[] = { 0 };
-	n = restore_plan_close_ranges(zero, 1, r);
+	(void)state;
+	restore_plan_sort_ranges(cov, 4);
+	assert_int_equal(cov[0].start, 0x0);
+	assert_int_equal(cov[3].start, 0x20000);
+	n = restore_plan_gaps(0x1000, 0xa000, cov, 4, out);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].start, 0x2000);
+	assert_int_equal(out[0].end, 0x5000);
+	assert_int_equal(out[1].start, 0x8000);
+	assert_int_equal(out[1].end, 0xa000);
+	/* fully covered, and nothing covered */
+	assert_int_equal(restore_plan_gaps(0x5000, 0x8000, cov, 4, out), 0);
+	n = restore_plan_gaps(0x9000, 0xb000, cov, 4, out);
 	assert_int_equal(n, 1);
-	assert_int_equal(r[0].start, 1);
-	n = restore_plan_close_ranges(NULL, 0, r);
+	assert_int_equal(out[0].start, 0x9000);
+	assert_int_equal(out[0].end, 0xb000);
+	n = restore_plan_gaps(0x1000, 0x2000, NULL, 0, out);
 	assert_int_equal(n, 1);
-	assert_int_equal(r[0].start, 0);
+	assert_int_equal(out[0].end, 0x2000);
 }
 
 static void test_regs(void **state)
@@ -180,7 +186,7 @@ int main(void)
 		cmocka_unit_test(test_gap_empty),     cmocka_unit_test(test_gap_skips_both_lists),
 		cmocka_unit_test(test_gap_keeps_distance), cmocka_unit_test(test_gap_none),
 		cmocka_unit_test(test_vdso_block),    cmocka_unit_test(test_sigactions),
-		cmocka_unit_test(test_madvise),	      cmocka_unit_test(test_close_ranges),
+		cmocka_unit_test(test_madvise),	      cmocka_unit_test(test_gaps),
 		cmocka_unit_test(test_regs),
 	};
 

@@ -1,0 +1,186 @@
+/*
+ * restore_files: the process's place in the system, set by remote syscalls in the puppet:
+ *
+ *	session and process group → fds at their numbers (open, lseek, dup2, FD_CLOEXEC) →
+ *	cwd, root, umask → rlimits → personality
+ *
+ * The puppet has no fd at all when this starts (restore_mm_empty closed them), so an fd it
+ * opens gets the lowest free number and is moved to its own with dup2.
+ */
+#include "restore_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+
+static int files_session(struct restore_proc *p, struct puppet *pp)
+{
+	bool leader = false;
+	int r = 0;
+
+	/* A shell job stays in our session (it keeps our terminal) in a group of its own. */
+	if (!p->use_tty && p->sid == p->pid) {
+		r = restore_call(pp, "setsid", NULL, SYS_setsid, 0, 0, 0, 0, 0, 0);
+		leader = true;
+	}
+	if (r == 0 && !leader && p->pgid == p->pid)
+		r = restore_call(pp, "setpgid", NULL, SYS_setpgid, 0, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: cannot set up the session and process group",
+				       p->pid);
+	return 0;
+}
+
+/* The terminal: the puppet reopens ours through /proc. */
+static int files_open(struct restore_proc *p, struct puppet *pp, const FdEntry *e, int *ret_fd)
+{
+	int flags = (int)e->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+	char tty[64];
+	const char *path = e->path;
+	int r;
+
+	if (e->kind == FD_KIND__FD_TTY) {
+		snprintf(tty, sizeof(tty), "/proc/%d/fd/%d", getpid(), restore_tty_fd());
+		path = tty;
+	}
+	r = restore_remote_open(pp, path, flags, ret_fd);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: cannot open %s for fd %u", p->pid, path, e->fd);
+	return 0;
+}
+
+static int files_fd(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
+{
+	int fd, r = files_open(p, pp, e, &fd);
+	long rv = 0;
+
+	if (r < 0)
+		return r;
+	/* A pipe or socket path cannot seek: the position is meaningless there. */
+	if (e->pos && e->kind != FD_KIND__FD_TTY) {
+		r = puppet_syscall6(pp, &rv, SYS_lseek, (uint64_t)fd, e->pos, SEEK_SET, 0, 0, 0);
+		if (r == 0 && rv < 0 && rv != -ESPIPE)
+			return log_error_errno((int)rv, "pid %d: cannot seek %s to %llu for fd %u",
+					       p->pid, e->path, (unsigned long long)e->pos, e->fd);
+	}
+	if (r == 0 && fd != (int)e->fd) {
+		r = restore_call(pp, "dup2", NULL, SYS_dup2, (uint64_t)fd, e->fd, 0, 0, 0, 0);
+		if (r == 0)
+			r = restore_call(pp, "close", NULL, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
+	}
+	if (r == 0 && (e->cloexec || (e->flags & O_CLOEXEC)))
+		r = restore_call(pp, "fcntl(F_SETFD)", NULL, SYS_fcntl, e->fd, F_SETFD,
+				 FD_CLOEXEC, 0, 0, 0);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: cannot put %s at fd %u", p->pid, e->path, e->fd);
+	return 0;
+}
+
+static int files_fs(struct restore_proc *p, struct puppet *pp)
+{
+	const TaskCoreEntry *core = p->img->core;
+	uint64_t addr;
+	int r;
+
+	puppet_push_reset(pp);
+	r = puppet_push(pp, core->cwd, strlen(core->cwd) + 1, &addr);
+	if (r == 0)
+		r = restore_call(pp, "chdir", NULL, SYS_chdir, addr, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: cannot chdir to %s", p->pid, core->cwd);
+	if (strcmp(core->root, "/") != 0) {
+		puppet_push_reset(pp);
+		r = puppet_push(pp, core->root, strlen(core->root) + 1, &addr);
+		if (r == 0)
+			r = restore_call(pp, "chroot", NULL, SYS_chroot, addr, 0, 0, 0, 0, 0);
+		if (r < 0)
+			return log_error_errno(r, "pid %d: cannot chroot to %s", p->pid,
+					       core->root);
+	}
+	return restore_call(pp, "umask", NULL, SYS_umask, core->umask & 0777, 0, 0, 0, 0, 0);
+}
+
+static const char *rlimit_name(unsigned int resource)
+{
+	static const char *const names[] = {
+		"RLIMIT_CPU",	 "RLIMIT_FSIZE",  "RLIMIT_DATA",     "RLIMIT_STACK",
+		"RLIMIT_CORE",	 "RLIMIT_RSS",	  "RLIMIT_NPROC",    "RLIMIT_NOFILE",
+		"RLIMIT_MEMLOCK", "RLIMIT_AS",	  "RLIMIT_LOCKS",    "RLIMIT_SIGPENDING",
+		"RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO",   "RLIMIT_RTTIME",
+	};
+
+	return resource < sizeof(names) / sizeof(names[0]) ? names[resource] : "RLIMIT_?";
+}
+
+/* prlimit64(0, resource, want, old) in the puppet; *ret_rv is its result. */
+static int files_prlimit(struct puppet *pp, unsigned int resource, const struct rlimit *want,
+			 struct rlimit *old, long *ret_rv)
+{
+	uint64_t want_addr = 0, old_addr;
+	int r;
+
+	puppet_push_reset(pp);
+	r = puppet_push(pp, &(struct rlimit){ 0 }, sizeof(*old), &old_addr);
+	if (r == 0 && want)
+		r = puppet_push(pp, want, sizeof(*want), &want_addr);
+	if (r == 0)
+		r = puppet_syscall6(pp, ret_rv, SYS_prlimit64, 0, resource, want_addr, old_addr, 0,
+				    0);
+	if (r == 0 && *ret_rv == 0)
+		r = puppet_mem_read(pp, old_addr, old, sizeof(*old));
+	return r;
+}
+
+/* Raising a hard limit needs CAP_SYS_RESOURCE, absent here: keep the hard limit, warn. */
+static int files_rlimit(struct restore_proc *p, struct puppet *pp, const RlimitEntry *e)
+{
+	struct rlimit want = { .rlim_cur = e->cur, .rlim_max = e->max }, now;
+	long rv;
+	int r = files_prlimit(pp, e->resource, &want, &now, &rv);
+
+	if (r < 0)
+		return log_error_errno(r, "pid %d: remote prlimit64: %s", p->pid, err_detail());
+	if (rv == 0)
+		return 0;
+	if (rv != -EPERM || files_prlimit(pp, e->resource, NULL, &now, &rv) < 0 || rv < 0) {
+		log_warn("pid %d: cannot set %s: %s", p->pid, rlimit_name(e->resource),
+			 strerror((int)-rv));
+		return 0;
+	}
+	want.rlim_max = now.rlim_max;
+	if (want.rlim_cur > want.rlim_max)
+		want.rlim_cur = want.rlim_max;
+	r = files_prlimit(pp, e->resource, &want, &now, &rv);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: remote prlimit64: %s", p->pid, err_detail());
+	log_warn("pid %d: cannot raise the hard limit %s to %llu (kept %llu): CAP_SYS_RESOURCE "
+		 "is needed: %s", p->pid, rlimit_name(e->resource), (unsigned long long)e->max,
+		 (unsigned long long)want.rlim_max, strerror(EPERM));
+	return 0;
+}
+
+int restore_files_run(struct restore_proc *p)
+{
+	const TaskCoreEntry *core = p->img->core;
+	struct puppet *pp = &p->puppets[0];
+	int r = files_session(p, pp);
+
+	for (size_t i = 0; r == 0 && i < p->img->fd_count; i++)
+		r = files_fd(p, pp, p->img->fds[i]);
+	if (r == 0)
+		r = files_fs(p, pp);
+	for (size_t i = 0; r == 0 && i < core->n_rlimits; i++)
+		if (core->rlimits[i]->resource < RLIM_NLIMITS)
+			r = files_rlimit(p, pp, core->rlimits[i]);
+	if (r == 0)
+		r = restore_call(pp, "personality", NULL, SYS_personality, core->personality, 0, 0,
+				 0, 0, 0);
+	return r;
+}
