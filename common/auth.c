@@ -189,6 +189,8 @@ bool auth_equal(const void *a, const void *b, size_t len)
 
 int auth_psk_set(struct auth_psk *psk, const void *key, size_t len)
 {
+	if (!psk || !key)
+		return -EINVAL;
 	if (len == 0)
 		return err_setf(-EINVAL, "the key is empty");
 	if (len < AUTH_PSK_MIN)
