@@ -32,8 +32,10 @@
 
 #include "cli.h"
 #include "compat.h"
+#include "err.h"
 #include "log.h"
 #include "proc.h"
+#include "track.h"
 
 #define EXIT_USAGE 2
 #define PAGE 4096UL
@@ -252,152 +254,27 @@ static int probe_mm_map(char *why, size_t size)
 }
 
 /* Reads the pagemap entry of our own page at addr. */
-static int probe_pagemap_entry(uint64_t addr, uint64_t *ret_entry)
+/*
+ * The dirty trackers are probed by the tracker module itself, the code that
+ * `migrate --to --tracker auto` runs: `check` can never disagree with it.
+ */
+static int probe_tracker(enum track_kind kind, char *why, size_t size)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	int r = track_probe(kind);
 
-	if (fd < 0)
-		return -errno;
-	n = pread(fd, ret_entry, sizeof(*ret_entry), (off_t)(addr / PAGE * 8));
-	int r = n == sizeof(*ret_entry) ? 0 : n < 0 ? -errno : -EIO;
-	close(fd);
-	return r;
-}
-
-static int probe_clear_refs(void)
-{
-	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, "4", 1) != 1)
-		r = -errno;
-	close(fd);
+	if (r < 0)
+		snprintf(why, size, "%s", err_detail());
 	return r;
 }
 
 static int probe_soft_dirty(char *why, size_t size)
 {
-	volatile char *page =
-		mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t before = 0, after = 0;
-	int r;
-
-	if (page == MAP_FAILED)
-		return probe_fail(why, size, -errno, "mmap");
-	page[0] = 1;
-	r = probe_clear_refs();
-	if (r < 0) {
-		r = probe_fail(why, size, r, "writing 4 to /proc/self/clear_refs");
-		goto out;
-	}
-	r = probe_pagemap_entry((uintptr_t)page, &before);
-	page[0] = 2;
-	if (r == 0)
-		r = probe_pagemap_entry((uintptr_t)page, &after);
-	if (r < 0)
-		r = probe_fail(why, size, r, "reading /proc/self/pagemap");
-	else if (!(after & PM_SOFT_DIRTY))
-		r = probe_fail(why, size, 0, "kernel built without CONFIG_MEM_SOFT_DIRTY");
-	else if (before & PM_SOFT_DIRTY)
-		r = probe_fail(why, size, 0, "clear_refs did not clear the soft-dirty bit");
-out:
-	munmap((void *)page, PAGE);
-	return r;
-}
-
-/* Makes a userfaultfd with asynchronous write-protection, or -errno. */
-static int probe_uffd_wp_open(char *why, size_t size)
-{
-	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	struct uffdio_api api = {
-		.api = UFFD_API,
-		.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
-	};
-
-	if (uffd < 0)
-		return probe_fail(why, size, -errno, "userfaultfd");
-	if (ioctl(uffd, UFFDIO_API, &api) < 0) {
-		int r = probe_fail(why, size, -errno,
-				   "UFFDIO_API with WP_ASYNC|WP_UNPOPULATED "
-				   "(kernel older than 6.7?)");
-		close(uffd);
-		return r;
-	}
-	return uffd;
-}
-
-/* One collect-and-rearm scan of [start, end): the number of written regions, or -errno. */
-static int probe_pagemap_scan(int pagemap_fd, uint64_t start, uint64_t end,
-			      struct page_region *regions, size_t count)
-{
-	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-		.start = start,
-		.end = end,
-		.vec = (uint64_t)(uintptr_t)regions,
-		.vec_len = count,
-		.category_mask = PAGE_IS_WRITTEN,
-		.return_mask = PAGE_IS_WRITTEN,
-	};
-	int n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
-
-	return n < 0 ? -errno : n;
-}
-
-/* Registers area for WP, arms, writes its 3rd page, and expects exactly that page back. */
-static int probe_uffd_wp_track(int uffd, char *area, size_t pages, char *why, size_t size)
-{
-	uint64_t start = (uintptr_t)area, end = start + pages * PAGE;
-	struct uffdio_register reg = {
-		.range = { .start = start, .len = pages * PAGE },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-	struct page_region regions[8];
-	int fd, n;
-
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
-		return probe_fail(why, size, -errno, "UFFDIO_REGISTER in WP mode");
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return probe_fail(why, size, -errno, "/proc/self/pagemap");
-	/* The first scan reports everything (nothing was protected yet) and arms. */
-	n = probe_pagemap_scan(fd, start, end, regions, 8);
-	if (n >= 0) {
-		area[2 * PAGE] = 1;
-		n = probe_pagemap_scan(fd, start, end, regions, 8);
-	}
-	close(fd);
-	if (n < 0)
-		return probe_fail(why, size, n, "ioctl(PAGEMAP_SCAN) (kernel older than 6.7?)");
-	if (n != 1 || regions[0].start != start + 2 * PAGE || regions[0].end != start + 3 * PAGE)
-		return probe_fail(why, size, 0,
-				  "PAGEMAP_SCAN reported %d regions, not the one "
-				  "page written",
-				  n);
-	return 0;
+	return probe_tracker(TRACK_SOFT_DIRTY, why, size);
 }
 
 static int probe_uffd_wp(char *why, size_t size)
 {
-	const size_t pages = 4;
-	int uffd = probe_uffd_wp_open(why, size);
-
-	if (uffd < 0)
-		return uffd;
-	char *area = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			  -1, 0);
-	if (area == MAP_FAILED) {
-		close(uffd);
-		return probe_fail(why, size, -errno, "mmap");
-	}
-	int r = probe_uffd_wp_track(uffd, area, pages, why, size);
-	close(uffd); /* closing the last copy unregisters the area */
-	munmap(area, pages * PAGE);
-	return r;
+	return probe_tracker(TRACK_UFFD_WP, why, size);
 }
 
 static int probe_tcp_repair(char *why, size_t size)
@@ -505,15 +382,14 @@ static void check_vdso_layout(char *buf, size_t size)
 	proc_vma_list_free(&vmas);
 }
 
-static const char *check_tracker(const struct check_result *res)
+/* What `--tracker auto` picks, asked of the same code that picks it. */
+static const char *check_tracker(void)
 {
-	for (size_t i = 0; i < PROBE_COUNT; i++)
-		if (!strcmp(check_probes[i].name, "uffd-wp") && res[i].r == 0)
-			return "uffd-wp";
-	for (size_t i = 0; i < PROBE_COUNT; i++)
-		if (!strcmp(check_probes[i].name, "soft-dirty") && res[i].r == 0)
-			return "soft-dirty";
-	return "none";
+	enum track_kind kind = TRACK_NONE;
+
+	if (track_auto(&kind) < 0)
+		return "none";
+	return track_kind_name(kind);
 }
 
 /* A JSON string: our texts are ASCII, but strerror and paths may hold quotes. */
@@ -546,7 +422,7 @@ static void check_print_json(const struct check_result *res, const char *vdso, b
 	}
 	printf("  ],\n  \"vdso\": ");
 	check_json_string(vdso);
-	printf(",\n  \"dirty_tracker\": \"%s\",\n  \"ready\": %s\n}\n", check_tracker(res),
+	printf(",\n  \"dirty_tracker\": \"%s\",\n  \"ready\": %s\n}\n", check_tracker(),
 	       ready ? "true" : "false");
 }
 
@@ -559,7 +435,7 @@ static void check_print_text(const struct check_result *res, const char *vdso, b
 			printf("%25s(%s)\n", "", res[i].why);
 	}
 	printf("vDSO layout: %s\n", vdso[0] ? vdso : "(cannot read /proc/self/maps)");
-	const char *tracker = check_tracker(res);
+	const char *tracker = check_tracker();
 	printf("dirty tracker 'auto' picks: %s%s\n", tracker,
 	       strcmp(tracker, "none") ? ""
 				       : " (every pre-copy round resends all memory: no "
