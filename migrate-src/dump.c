@@ -202,7 +202,7 @@ static int dump_seize_one(struct dump_proc *proc, pid_t tid)
 /* Seizes and stops the main thread then every other thread, re-listing until
  * no new one appears: a thread created meanwhile is caught by the next pass,
  * and once all are stopped none can be created. */
-static int dump_seize(struct dump_proc *proc)
+int dump_seize(struct dump_proc *proc)
 {
 	bool found = true;
 	size_t count, cap = 0;
@@ -241,7 +241,7 @@ static int dump_seize(struct dump_proc *proc)
 }
 
 /* Lets every seized thread go; sig goes to the main thread only. */
-static void dump_release(struct dump_proc *proc, int main_sig)
+void dump_release(struct dump_proc *proc, int main_sig)
 {
 	for (size_t i = 0; i < proc->nr_threads; i++) {
 		struct dump_thread *t = &proc->threads[i];
@@ -258,7 +258,7 @@ static void dump_release(struct dump_proc *proc, int main_sig)
 }
 
 /* Undo after an error: the process runs on (or stays stopped) as before. */
-static void dump_resume(struct dump_proc *proc)
+void dump_resume(struct dump_proc *proc)
 {
 	dump_release(proc, proc->was_stopped ? SIGSTOP : 0);
 }
@@ -283,7 +283,7 @@ static bool dump_reap(pid_t tid)
  * process is gone or a zombie, so its PIDs can be reused soon by a restore.
  * The leader reports its exit only after every other thread was reaped, so
  * the threads are polled together, not one after the other. */
-static void dump_kill(struct dump_proc *proc)
+void dump_kill(struct dump_proc *proc)
 {
 	struct timespec start;
 	size_t left = proc->nr_threads;
@@ -310,7 +310,7 @@ static void dump_kill(struct dump_proc *proc)
 	log_debug("dump: kill and reap: %.3f ms", dump_ms_since(&start));
 }
 
-static void dump_proc_fini(struct dump_proc *proc)
+void dump_proc_fini(struct dump_proc *proc)
 {
 	dump_files_free(proc->fds, proc->nr_fds);
 	if (proc->core)
@@ -328,40 +328,53 @@ struct dump_images {
 	pid_t pid;
 };
 
-static int dump_write_inventory(struct dump_images *im, const struct dump_opts *opts)
+void dump_inventory_fill(InventoryEntry *inv, const struct dump_opts *opts, struct utsname *u)
 {
-	InventoryEntry inv = INVENTORY_ENTRY__INIT;
 	struct timespec now;
-	struct utsname u;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	inv.image_version = IMAGE_FORMAT_VERSION;
-	inv.tool_version = (char *)MIGRATE_VERSION;
-	inv.root_pid = opts->pid;
-	inv.page_size = IMAGE_PAGE_SIZE;
-	if (uname(&u) == 0)
-		inv.kernel_release = u.release;
-	inv.has_dump_time_ns = inv.has_shell_job = true;
-	inv.dump_time_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
-	inv.shell_job = opts->shell_job;
-	inv.arch = (char *)"x86_64";
+	inventory_entry__init(inv);
+	inv->image_version = IMAGE_FORMAT_VERSION;
+	inv->tool_version = (char *)MIGRATE_VERSION;
+	inv->root_pid = opts->pid;
+	inv->page_size = IMAGE_PAGE_SIZE;
+	if (uname(u) == 0)
+		inv->kernel_release = u->release;
+	inv->has_dump_time_ns = inv->has_shell_job = true;
+	inv->dump_time_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+	inv->shell_job = opts->shell_job;
+	inv->arch = (char *)"x86_64";
+}
+
+static int dump_write_inventory(struct dump_images *im, const struct dump_opts *opts)
+{
+	InventoryEntry inv;
+	struct utsname u;
+
+	dump_inventory_fill(&inv, opts, &u);
 	im->written |= 1U << IMAGE_INVENTORY;
 	return image_write_single(&im->dir, IMAGE_INVENTORY, 0, &inv.base);
 }
 
-static int dump_write_pstree(struct dump_images *im, const struct dump_proc *proc)
+void dump_pstree_fill(PstreeEntry *ps, const struct dump_proc *proc, uint32_t *tids)
 {
-	PstreeEntry ps = PSTREE_ENTRY__INIT;
-	uint32_t tids[proc->nr_threads];
-
+	pstree_entry__init(ps);
 	for (size_t i = 0; i < proc->nr_threads; i++)
 		tids[i] = proc->threads[i].tid;
-	ps.pid = proc->pid;
-	ps.ppid = 0;
-	ps.pgid = proc->pgid;
-	ps.sid = proc->sid;
-	ps.n_threads = proc->nr_threads;
-	ps.threads = tids;
+	ps->pid = proc->pid;
+	ps->ppid = 0;
+	ps->pgid = proc->pgid;
+	ps->sid = proc->sid;
+	ps->n_threads = proc->nr_threads;
+	ps->threads = tids;
+}
+
+static int dump_write_pstree(struct dump_images *im, const struct dump_proc *proc)
+{
+	PstreeEntry ps;
+	uint32_t tids[proc->nr_threads + 1];
+
+	dump_pstree_fill(&ps, proc, tids);
 	im->written |= 1U << IMAGE_PSTREE;
 	return image_write_single(&im->dir, IMAGE_PSTREE, 0, &ps.base);
 }
@@ -441,7 +454,7 @@ static void dump_images_remove(struct dump_images *im, const char *path)
 		log_debug("dump: cannot remove %s: %m, ignoring", path);
 }
 
-static int dump_images(const struct dump_opts *opts, struct dump_proc *proc)
+int dump_images(const struct dump_opts *opts, struct dump_proc *proc)
 {
 	struct dump_images im = { .pid = proc->pid };
 	struct stat st;
@@ -460,8 +473,7 @@ static int dump_images(const struct dump_opts *opts, struct dump_proc *proc)
 	return r;
 }
 
-/* Everything done while the process is frozen, up to the after-action. */
-static int dump_frozen(const struct dump_opts *opts, struct dump_proc *proc)
+int dump_collect_state(const struct dump_opts *opts, struct dump_proc *proc)
 {
 	struct proc_stat st;
 	struct timespec t;
@@ -482,6 +494,18 @@ static int dump_frozen(const struct dump_opts *opts, struct dump_proc *proc)
 	if (r < 0)
 		return r;
 	log_debug("dump: core (registers, signals, remote syscalls): %.3f ms", dump_ms_since(&t));
+	return 0;
+}
+
+/* Everything done while the process is frozen, up to the after-action. */
+static int dump_frozen(const struct dump_opts *opts, struct dump_proc *proc)
+{
+	struct timespec t;
+	int r;
+
+	r = dump_collect_state(opts, proc);
+	if (r < 0)
+		return r;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	r = dump_mm_collect(proc);
 	if (r < 0)
@@ -496,7 +520,7 @@ static int dump_frozen(const struct dump_opts *opts, struct dump_proc *proc)
 }
 
 /* The checks, and the fd table once before touching anything. */
-static int dump_precheck(const struct dump_opts *opts, struct dump_proc *proc)
+int dump_precheck(const struct dump_opts *opts, struct dump_proc *proc)
 {
 	struct proc_stat st;
 	FdEntry **fds;
@@ -517,7 +541,7 @@ static int dump_precheck(const struct dump_opts *opts, struct dump_proc *proc)
 	return 0;
 }
 
-static void dump_after(const struct dump_opts *opts, struct dump_proc *proc)
+void dump_after(const struct dump_opts *opts, struct dump_proc *proc)
 {
 	switch (opts->after) {
 	case DUMP_AFTER_KILL:

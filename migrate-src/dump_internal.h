@@ -104,6 +104,81 @@ bool dump_mm_page_is_zero(const void *page);
 int dump_mm_collect(struct dump_proc *proc) DUMP_WUR;
 /* Streams the pages of every VMA of proc->mm into w. */
 int dump_mm_write_pages(struct dump_proc *proc, struct page_writer *w) DUMP_WUR;
+/*
+ * The VMAs of pid now, as the image holds them (*ret_vmas: an array of
+ * *ret_count, free with dump_mm_vmas_free). tracked: the process is under a
+ * userfaultfd tracker of ours, whose "uw" registration is not refused.
+ */
+int dump_mm_layout(pid_t pid, bool tracked, VmaEntry ***ret_vmas, size_t *ret_count) DUMP_WUR;
+void dump_mm_vmas_free(VmaEntry **vmas, size_t count);
+
+/*
+ * Where the page walker hands the pages a dump holds. One walker serves the
+ * image writer, the wire sender of live migration and the residency list:
+ *  - pages_cb: nr_pages pages at vaddr, contents valid during the call only;
+ *    runs never span two VMAs.
+ *  - vma_end_cb (may be NULL): after the last page of each VMA.
+ *  - range_cb (residency): when set, contents are not read at all: each range
+ *    of wanted pages is reported instead (pages_cb is then unused).
+ *  - keep_zero: zero-content pages of anonymous private memory are handed on
+ *    too (the image drops them; the wire must send them as holes since the
+ *    destination may hold older contents). The shared zero page never is.
+ */
+struct dump_mm_sink {
+	int (*pages_cb)(void *arg, uint64_t vaddr, const void *pages, size_t nr_pages);
+	int (*vma_end_cb)(void *arg);
+	int (*range_cb)(void *arg, uint64_t start, uint64_t end);
+	void *arg;
+	bool keep_zero;
+};
+
+struct dump_mm_stats {
+	uint64_t pages;	       /* pages handed on (or reported, for range_cb) */
+	uint64_t zero_skipped; /* zero pages left out */
+	double read_ms;	       /* process_vm_readv and /proc/PID/mem */
+	double emit_ms;	       /* zero checks and the sink */
+};
+
+struct track_ranges;
+
+/*
+ * Walks the pages a dump holds in vmas (the dump engine's page policy per VMA
+ * kind), all of them or, with only (sorted, disjoint), those inside only's
+ * ranges, and hands them to sink. Contents come from process_vm_readv in
+ * batches of up to 16 MiB. *ret_stats may be NULL.
+ */
+int dump_mm_walk(pid_t pid, VmaEntry *const *vmas, size_t count, const struct track_ranges *only,
+		 const struct dump_mm_sink *sink, struct dump_mm_stats *ret_stats) DUMP_WUR;
+
+/* dump.c: the stages of dump_run(), shared with the live-migration agent. */
+
+struct dump_opts;
+struct utsname;
+
+/* Everything that refuses a dump before the process is touched (exists, not
+ * traced, single process, supported fds); sets proc->was_stopped. */
+int dump_precheck(const struct dump_opts *opts, struct dump_proc *proc) DUMP_WUR;
+/* Seizes and stops every thread into proc->threads (appended: empty it first
+ * to seize again after a dump_release). Undo: dump_resume(), also on failure. */
+int dump_seize(struct dump_proc *proc) DUMP_WUR;
+/* Detaches every seized thread; main_sig goes to the main thread only. */
+void dump_release(struct dump_proc *proc, int main_sig);
+/* Undo of dump_seize: the process runs on (or stays stopped) as before. */
+void dump_resume(struct dump_proc *proc);
+/* SIGKILL, reap the ptrace notifications, wait until the PIDs are free. */
+void dump_kill(struct dump_proc *proc);
+/* opts->after: kill, leave running or leave stopped. */
+void dump_after(const struct dump_opts *opts, struct dump_proc *proc);
+/* All threads stopped: fds, pgid/sid, core (remote syscalls, process left as it was). */
+int dump_collect_state(const struct dump_opts *opts, struct dump_proc *proc) DUMP_WUR;
+/* Writes every image of proc (state and mm collected) into opts->dir; on
+ * failure removes what it wrote. */
+int dump_images(const struct dump_opts *opts, struct dump_proc *proc) DUMP_WUR;
+/* The records exactly as dump_images() writes them; they point into opts, u,
+ * proc and tids (proc->nr_threads entries): no heap, nothing to free. */
+void dump_inventory_fill(InventoryEntry *inv, const struct dump_opts *opts, struct utsname *u);
+void dump_pstree_fill(PstreeEntry *ps, const struct dump_proc *proc, uint32_t *tids);
+void dump_proc_fini(struct dump_proc *proc);
 
 /* dump.c: replaces err_detail() with "PREFIX: <previous detail>" (or
  * "PREFIX: <strerror>" when there was none) and returns r. */

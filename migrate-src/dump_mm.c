@@ -23,6 +23,7 @@
 
 #include "compat.h"
 #include "dump_internal.h"
+#include "track.h"
 #include "err.h"
 #include "log.h"
 
@@ -261,29 +262,53 @@ static int dump_mm_read_vmas(pid_t pid, struct proc_vma_list *ret)
 	return 0;
 }
 
-static int dump_mm_vmas(pid_t pid, MmEntry *mm)
+void dump_mm_vmas_free(VmaEntry **vmas, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		protobuf_c_message_free_unpacked(&vmas[i]->base, NULL);
+	free(vmas);
+}
+
+int dump_mm_layout(pid_t pid, bool tracked, VmaEntry ***ret_vmas, size_t *ret_count)
 {
 	struct proc_vma_list list;
+	VmaEntry **vmas;
+	size_t n = 0;
 	int r;
 
 	r = dump_mm_read_vmas(pid, &list);
 	if (r < 0)
 		return r;
-	mm->vmas = calloc(list.count ? list.count : 1, sizeof(*mm->vmas));
-	if (!mm->vmas) {
-		r = -ENOMEM;
-		goto out;
+	vmas = calloc(list.count ? list.count : 1, sizeof(*vmas));
+	if (!vmas) {
+		proc_vma_list_free(&list);
+		return err_setf(-ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < list.count; i++) {
-		r = dump_mm_vma(pid, &list.vmas[i], &mm->vmas[mm->n_vmas]);
-		if (mm->vmas[mm->n_vmas])
-			mm->n_vmas++;
+		struct proc_vma v = list.vmas[i];
+
+		/* The tracker's own registration marks VMAs "uw": not the process's use. */
+		if (tracked)
+			v.vm_flags &= ~(uint64_t)PROC_VMF_UW;
+		r = dump_mm_vma(pid, &v, &vmas[n]);
+		if (vmas[n])
+			n++;
 		if (r < 0)
-			goto out;
+			break;
 	}
-out:
 	proc_vma_list_free(&list);
-	return r;
+	if (r < 0) {
+		dump_mm_vmas_free(vmas, n);
+		return r;
+	}
+	*ret_vmas = vmas;
+	*ret_count = n;
+	return 0;
+}
+
+static int dump_mm_vmas(pid_t pid, MmEntry *mm)
+{
+	return dump_mm_layout(pid, false, &mm->vmas, &mm->n_vmas);
 }
 
 /* auxv is binary: read it whole as u64 words. */
@@ -366,17 +391,14 @@ int dump_mm_collect(struct dump_proc *proc)
 struct dump_mm_batch {
 	pid_t pid;
 	int mem_fd; /* /proc/PID/mem, opened on first need */
-	struct page_writer *w;
+	const struct dump_mm_sink *sink;
 	enum dump_pages_policy policy;
 	uint8_t *buf;
 	struct iovec riov[DUMP_BATCH_IOVS];
 	size_t nr_iov;
 	size_t nr_pages;
-	uint64_t pages_written;
-	uint64_t zero_skipped;
 	bool no_scan; /* PAGEMAP_SCAN is missing: read pagemap entries */
-	double read_ms; /* time in process_vm_readv and /proc/PID/mem */
-	double write_ms; /* time in zero checks and the page writer */
+	struct dump_mm_stats stats;
 };
 
 /* Reads [from, to) of the batch through /proc/PID/mem (forced read). */
@@ -409,7 +431,17 @@ static int dump_mm_batch_pread(struct dump_mm_batch *b, size_t from, size_t to)
 	return 0;
 }
 
-/* Hands the batch's pages to the writer, as runs of non-zero pages if asked. */
+/* Whether page p of the batch goes to the sink: zero pages of anonymous
+ * private memory are holes in an image, unless the sink wants them (the wire
+ * codec turns them into holes itself, and must, as they may have held data). */
+static bool dump_mm_batch_keep(const struct dump_mm_batch *b, const uint8_t *page)
+{
+	if (b->policy != DUMP_PAGES_NONZERO || b->sink->keep_zero)
+		return true;
+	return !dump_mm_page_is_zero(page);
+}
+
+/* Hands the batch's pages to the sink, as runs of kept pages. */
 static int dump_mm_batch_emit(struct dump_mm_batch *b)
 {
 	size_t off = 0;
@@ -420,22 +452,21 @@ static int dump_mm_batch_emit(struct dump_mm_batch *b)
 		size_t n = b->riov[i].iov_len / DUMP_PAGE, run = 0;
 
 		for (size_t p = 0; p <= n; p++) {
-			bool keep = p < n && (b->policy != DUMP_PAGES_NONZERO ||
-					      !dump_mm_page_is_zero(b->buf + off + p * DUMP_PAGE));
+			bool keep = p < n && dump_mm_batch_keep(b, b->buf + off + p * DUMP_PAGE);
 
 			if (p < n && !keep)
-				b->zero_skipped++;
+				b->stats.zero_skipped++;
 			if (keep) {
 				run++;
 				continue;
 			}
 			if (!run)
 				continue;
-			r = page_writer_add(b->w, base + (p - run) * DUMP_PAGE,
-					    b->buf + off + (p - run) * DUMP_PAGE, run);
+			r = b->sink->pages_cb(b->sink->arg, base + (p - run) * DUMP_PAGE,
+					      b->buf + off + (p - run) * DUMP_PAGE, run);
 			if (r < 0)
-				return dump_err_wrap(r, "cannot write pages of pid %d", b->pid);
-			b->pages_written += run;
+				return dump_err_wrap(r, "cannot hand on pages of pid %d", b->pid);
+			b->stats.pages += run;
 			run = 0;
 		}
 	}
@@ -463,15 +494,15 @@ static int dump_mm_batch_flush(struct dump_mm_batch *b)
 		if (r < 0)
 			return r;
 	}
-	b->read_ms += dump_ms_since(&t);
+	b->stats.read_ms += dump_ms_since(&t);
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	r = dump_mm_batch_emit(b);
-	b->write_ms += dump_ms_since(&t);
+	b->stats.emit_ms += dump_ms_since(&t);
 	b->nr_iov = b->nr_pages = 0;
 	return r;
 }
 
-static int dump_mm_batch_add(struct dump_mm_batch *b, uint64_t addr)
+static int dump_mm_batch_add_run(struct dump_mm_batch *b, uint64_t addr)
 {
 	struct iovec *last = b->nr_iov ? &b->riov[b->nr_iov - 1] : NULL;
 	int r;
@@ -490,6 +521,24 @@ static int dump_mm_batch_add(struct dump_mm_batch *b, uint64_t addr)
 	}
 	if (++b->nr_pages == DUMP_BATCH_PAGES)
 		return dump_mm_batch_flush(b);
+	return 0;
+}
+
+/* Pages [start, end) are wanted: queued for reading, or, for a sink that
+ * only wants to know where they are (residency), reported as a range. */
+static int dump_mm_batch_add(struct dump_mm_batch *b, uint64_t start, uint64_t end)
+{
+	int r;
+
+	if (b->sink->range_cb) {
+		b->stats.pages += (end - start) / DUMP_PAGE;
+		return b->sink->range_cb(b->sink->arg, start, end);
+	}
+	for (uint64_t a = start; a < end; a += DUMP_PAGE) {
+		r = dump_mm_batch_add_run(b, a);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -512,7 +561,7 @@ static int dump_mm_range_pagemap(struct dump_mm_batch *b, int pm_fd, uint64_t *p
 		for (size_t i = 0; i < n; i++) {
 			if (!dump_mm_page_wanted(b->policy, pm[i]))
 				continue;
-			r = dump_mm_batch_add(b, addr + i * DUMP_PAGE);
+			r = dump_mm_batch_add(b, addr + i * DUMP_PAGE, addr + (i + 1) * DUMP_PAGE);
 			if (r < 0)
 				return r;
 		}
@@ -531,21 +580,14 @@ static uint64_t dump_mm_region_pme(uint64_t categories)
 
 static int dump_mm_region(struct dump_mm_batch *b, const struct page_region *reg)
 {
-	int r;
-
 	if (!dump_mm_page_wanted(b->policy, dump_mm_region_pme(reg->categories)))
 		return 0;
 	/* The shared zero page: a hole in anonymous memory, no need to read it. */
 	if (b->policy == DUMP_PAGES_NONZERO && (reg->categories & PAGE_IS_PFNZERO)) {
-		b->zero_skipped += (reg->end - reg->start) / DUMP_PAGE;
+		b->stats.zero_skipped += (reg->end - reg->start) / DUMP_PAGE;
 		return 0;
 	}
-	for (uint64_t a = reg->start; a < reg->end; a += DUMP_PAGE) {
-		r = dump_mm_batch_add(b, a);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return dump_mm_batch_add(b, reg->start, reg->end);
 }
 
 /* Pages of [start, end) by PAGEMAP_SCAN (Linux 6.7): only populated ranges come
@@ -584,70 +626,138 @@ static int dump_mm_range_scan(struct dump_mm_batch *b, int pm_fd, uint64_t start
 	return 0;
 }
 
-static int dump_mm_vma_pages(struct dump_mm_batch *b, int pm_fd, uint64_t *pm, const VmaEntry *v)
+static int dump_mm_range_pages(struct dump_mm_batch *b, int pm_fd, uint64_t *pm, uint64_t start,
+			       uint64_t end)
 {
 	int r = 1;
 
 	if (!b->no_scan)
-		r = dump_mm_range_scan(b, pm_fd, v->start, v->end);
+		r = dump_mm_range_scan(b, pm_fd, start, end);
 	if (r == 1) {
 		b->no_scan = true;
-		r = dump_mm_range_pagemap(b, pm_fd, pm, v->start, v->end);
+		r = dump_mm_range_pagemap(b, pm_fd, pm, start, end);
+	}
+	return r;
+}
+
+/* The pages of one VMA, whole or only where it meets the sorted ranges. */
+static int dump_mm_vma_pages(struct dump_mm_batch *b, int pm_fd, uint64_t *pm, const VmaEntry *v,
+			     const struct track_ranges *only)
+{
+	int r = 0;
+
+	if (!only) {
+		r = dump_mm_range_pages(b, pm_fd, pm, v->start, v->end);
+	} else {
+		for (size_t i = 0; r == 0 && i < only->count; i++) {
+			uint64_t s = only->ranges[i].start, e = only->ranges[i].end;
+
+			s = s > v->start ? s : v->start;
+			e = e < v->end ? e : v->end;
+			if (s < e)
+				r = dump_mm_range_pages(b, pm_fd, pm, s, e);
+		}
 	}
 	if (r < 0)
 		return r;
 	/* The zero-page policy belongs to the VMA: no batch spans two VMAs, and
 	 * no pagemap record either (the loader wants each run inside one VMA). */
 	r = dump_mm_batch_flush(b);
-	if (r < 0)
+	if (r < 0 || !b->sink->vma_end_cb)
 		return r;
-	r = page_writer_cut(b->w);
+	r = b->sink->vma_end_cb(b->sink->arg);
 	if (r < 0)
-		return dump_err_wrap(r, "cannot write the page index of pid %d", b->pid);
+		return dump_err_wrap(r, "cannot hand on pages of pid %d", b->pid);
 	return 0;
+}
+
+static struct dump_mm_batch *dump_mm_batch_new(pid_t pid, const struct dump_mm_sink *sink)
+{
+	struct dump_mm_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	/* A residency walk reads no contents: no buffer. */
+	if (!sink->range_cb) {
+		b->buf = malloc(DUMP_BATCH_PAGES * DUMP_PAGE);
+		if (!b->buf) {
+			free(b);
+			return NULL;
+		}
+	}
+	b->pid = pid;
+	b->mem_fd = -1;
+	b->sink = sink;
+	return b;
+}
+
+static void dump_mm_batch_free(struct dump_mm_batch *b)
+{
+	if (!b)
+		return;
+	if (b->mem_fd >= 0)
+		close(b->mem_fd);
+	free(b->buf);
+	free(b);
+}
+
+int dump_mm_walk(pid_t pid, VmaEntry *const *vmas, size_t count, const struct track_ranges *only,
+		 const struct dump_mm_sink *sink, struct dump_mm_stats *ret_stats)
+{
+	struct dump_mm_batch *b;
+	uint64_t *pm;
+	char path[64];
+	int pm_fd, r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	pm_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm_fd < 0)
+		return err_setf(errno == ENOENT ? -ESRCH : -errno, "cannot open %s: %m", path);
+	b = dump_mm_batch_new(pid, sink);
+	pm = malloc(DUMP_PM_CHUNK * sizeof(*pm));
+	if (!b || !pm) {
+		r = err_setf(-ENOMEM, "out of memory for the page buffers");
+		goto out;
+	}
+	for (size_t i = 0; r == 0 && i < count; i++) {
+		b->policy = dump_mm_policy(vmas[i]->kind);
+		if (b->policy != DUMP_PAGES_NONE)
+			r = dump_mm_vma_pages(b, pm_fd, pm, vmas[i], only);
+	}
+	if (r == 0 && ret_stats)
+		*ret_stats = b->stats;
+out:
+	dump_mm_batch_free(b);
+	free(pm);
+	close(pm_fd);
+	return r;
+}
+
+static int dump_mm_writer_pages_cb(void *arg, uint64_t vaddr, const void *pages, size_t nr)
+{
+	return page_writer_add(arg, vaddr, pages, nr);
+}
+
+static int dump_mm_writer_cut_cb(void *arg)
+{
+	return page_writer_cut(arg);
 }
 
 int dump_mm_write_pages(struct dump_proc *proc, struct page_writer *w)
 {
-	struct dump_mm_batch *b;
-	uint64_t *pm = NULL;
-	char path[64];
-	int pm_fd, r = 0;
+	const struct dump_mm_sink sink = {
+		.pages_cb = dump_mm_writer_pages_cb,
+		.vma_end_cb = dump_mm_writer_cut_cb,
+		.arg = w,
+	};
+	struct dump_mm_stats st;
+	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", proc->pid);
-	pm_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (pm_fd < 0)
-		return err_setf(-errno, "cannot open %s: %m", path);
-	b = calloc(1, sizeof(*b));
-	pm = malloc(DUMP_PM_CHUNK * sizeof(*pm));
-	if (b)
-		b->buf = malloc(DUMP_BATCH_PAGES * DUMP_PAGE);
-	if (!b || !pm || !b->buf) {
-		r = err_setf(-ENOMEM, "out of memory for the page buffers");
-		goto out;
-	}
-	b->pid = proc->pid;
-	b->mem_fd = -1;
-	b->w = w;
-	for (size_t i = 0; r == 0 && i < proc->mm->n_vmas; i++) {
-		const VmaEntry *v = proc->mm->vmas[i];
-
-		b->policy = dump_mm_policy(v->kind);
-		if (b->policy != DUMP_PAGES_NONE)
-			r = dump_mm_vma_pages(b, pm_fd, pm, v);
-	}
+	r = dump_mm_walk(proc->pid, proc->mm->vmas, proc->mm->n_vmas, NULL, &sink, &st);
 	if (r == 0)
 		log_debug("dump: pid %d: %lu pages written, %lu zero pages skipped; "
 			  "reading %.3f ms, zero checks and writing %.3f ms",
-			  proc->pid, (unsigned long)b->pages_written,
-			  (unsigned long)b->zero_skipped, b->read_ms, b->write_ms);
-out:
-	if (b && b->mem_fd >= 0)
-		close(b->mem_fd);
-	if (b)
-		free(b->buf);
-	free(b);
-	free(pm);
-	close(pm_fd);
+			  proc->pid, (unsigned long)st.pages, (unsigned long)st.zero_skipped,
+			  st.read_ms, st.emit_ms);
 	return r;
 }

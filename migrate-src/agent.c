@@ -1,0 +1,677 @@
+/*
+ * agent: `migrate --to` from the checks to the verdict (see agent.h).
+ *
+ * Undo, by phase:
+ *	before the tracker:   nothing touched; Abort to the peer
+ *	tracker running:      track_stop (closing our uffd unregisters every range)
+ *	frozen:               dump_resume (threads detached, registers as they were)
+ *	Go sent:              nothing can be undone: the source stays stopped
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include "agent_internal.h"
+#include "err.h"
+#include "log.h"
+#include "puppet.h"
+#include "wire.h"
+
+/* The parts of the freeze window that are not pages (state, restore finish,
+ * resume), for the convergence rule until measured: a few ms each here. */
+#define AGENT_FIXED_COST_NS (20ULL * 1000000ULL)
+
+static volatile sig_atomic_t agent_signal;
+
+static void agent_signal_handler(int sig)
+{
+	agent_signal = sig;
+}
+
+bool agent_cancelled(void)
+{
+	return agent_signal != 0;
+}
+
+static uint64_t agent_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+/* No SA_RESTART: a blocking read or write returns EINTR and the agent rolls back. */
+static void agent_signals(struct sigaction *old_int, struct sigaction *old_term)
+{
+	struct sigaction sa = { .sa_handler = agent_signal_handler };
+
+	sigemptyset(&sa.sa_mask);
+	agent_signal = 0;
+	sigaction(SIGINT, &sa, old_int);
+	sigaction(SIGTERM, &sa, old_term);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int agent_choose_tracker(struct agent *a)
+{
+	struct agent_report *rep = a->rep;
+	enum track_kind kind = a->opts->tracker;
+	int r;
+
+	if (a->opts->max_rounds == 0) {
+		rep->tracker = TRACK_NONE;
+		snprintf(rep->tracker_why, sizeof(rep->tracker_why),
+			 "--max-rounds 0: stop-and-copy, no pre-copy to track");
+		return 0;
+	}
+	if (a->opts->tracker_auto) {
+		err_clear();
+		r = track_auto(&kind);
+		if (r < 0)
+			return r;
+		snprintf(rep->tracker_why, sizeof(rep->tracker_why), "auto: %s%s",
+			 kind == TRACK_UFFD_WP ? "the best one, works here"
+					       : "better ones refused: ",
+			 kind == TRACK_UFFD_WP ? "" : err_detail());
+	} else {
+		r = track_probe(kind);
+		if (r < 0)
+			return err_setf(r, "tracker %s does not work here: %s; try --tracker auto",
+					track_kind_name(kind), err_detail());
+		snprintf(rep->tracker_why, sizeof(rep->tracker_why), "asked for");
+	}
+	if (kind == TRACK_NONE)
+		snprintf(rep->tracker_why + strlen(rep->tracker_why),
+			 sizeof(rep->tracker_why) - strlen(rep->tracker_why),
+			 "%s(none resends every page each round: pre-copy cannot converge)",
+			 rep->tracker_why[0] ? " " : "");
+	rep->tracker = kind;
+	return 0;
+}
+
+/* Before anything is touched: the dump's checks, every VMA supported, a tracker. */
+static int agent_prepare(struct agent *a)
+{
+	VmaEntry **vmas;
+	size_t n;
+	int r;
+
+	r = dump_precheck(&a->dopts, &a->proc);
+	if (r < 0)
+		return r;
+	r = dump_mm_layout(a->opts->pid, false, &vmas, &n);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot migrate pid %d", a->opts->pid);
+	dump_mm_vmas_free(vmas, n);
+	return agent_choose_tracker(a);
+}
+
+/* PstreeEntry of the running process for Start: threads from /proc. */
+static int agent_start_pstree(struct agent *a, PstreeEntry *ps, uint32_t **ret_tids)
+{
+	struct dump_proc tmp = { .pid = a->opts->pid };
+	struct proc_stat st;
+	size_t count, len;
+	int *tids, r;
+	char *text;
+
+	r = proc_read_file(tmp.pid, "stat", &text, &len);
+	if (r == 0) {
+		r = proc_parse_stat(text, len, &st);
+		free(text);
+	}
+	if (r == 0)
+		r = proc_list_numeric(tmp.pid, "task", &tids, &count);
+	if (r < 0)
+		return err_setf(r, "cannot read /proc/%d: %s", tmp.pid, strerror(-r));
+	tmp.pgid = st.pgrp;
+	tmp.sid = st.session;
+	tmp.threads = calloc(count + 1, sizeof(*tmp.threads));
+	*ret_tids = calloc(count + 1, sizeof(**ret_tids));
+	if (!tmp.threads || !*ret_tids) {
+		free(tids);
+		free(tmp.threads);
+		return err_setf(-ENOMEM, "out of memory");
+	}
+	/* The main thread first, as dump_seize lists them. */
+	tmp.threads[tmp.nr_threads++].tid = tmp.pid;
+	for (size_t i = 0; i < count; i++)
+		if (tids[i] != tmp.pid)
+			tmp.threads[tmp.nr_threads++].tid = tids[i];
+	free(tids);
+	dump_pstree_fill(ps, &tmp, *ret_tids);
+	free(tmp.threads);
+	return 0;
+}
+
+static int agent_start(struct agent *a)
+{
+	WireStart start = WIRE_START__INIT;
+	InventoryEntry inv;
+	PstreeEntry ps;
+	struct utsname u;
+	ProtobufCMessage *m;
+	uint32_t *tids = NULL;
+	int r;
+
+	dump_inventory_fill(&inv, &a->dopts, &u);
+	r = agent_start_pstree(a, &ps, &tids);
+	if (r < 0)
+		return r;
+	start.inventory = &inv;
+	start.pstree = &ps;
+	r = agent_conn_send(&a->conn, WIRE_START, &start.base);
+	free(tids);
+	if (r == 0)
+		r = agent_conn_expect(&a->conn, WIRE_START_OK, &m);
+	if (r < 0)
+		return r;
+	log_info("%s: blank process %u created in %.1f ms", a->conn.peer,
+		 ((WireStartOk *)m)->pid, ((WireStartOk *)m)->create_ns / 1e6);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+static int agent_connect(struct agent *a)
+{
+	int r;
+
+	r = agent_conn_open(&a->conn, a->opts->host, a->opts->port);
+	if (r == 0)
+		r = agent_conn_handshake(&a->conn, a->opts->psk_file);
+	if (r == 0)
+		r = agent_start(a);
+	return r;
+}
+
+static int agent_seize(struct agent *a)
+{
+	int r;
+
+	a->proc.nr_threads = 0;
+	a->seized = true; /* even a partial seize needs dump_resume */
+	r = dump_seize(&a->proc);
+	return r;
+}
+
+static void agent_unseize(struct agent *a)
+{
+	if (!a->seized)
+		return;
+	dump_resume(&a->proc);
+	a->seized = false;
+}
+
+/* uffd-wp: the userfaultfd is made by a remote syscall in the process. */
+static int agent_track_start_uffd(struct agent *a, enum track_kind kind)
+{
+	struct puppet p;
+	int r, r2;
+
+	r = puppet_init(&p, a->opts->pid, a->opts->pid);
+	if (r < 0)
+		return dump_err_wrap(r, "cannot take over pid %d", a->opts->pid);
+	r = puppet_map_scratch(&p, 0, 4096);
+	if (r == 0) {
+		r = track_start(kind, a->opts->pid, &p, &a->track);
+		r2 = puppet_unmap_scratch(&p);
+		if (r == 0 && r2 < 0)
+			r = r2;
+	}
+	r2 = puppet_fini(&p);
+	return r < 0 ? r : r2;
+}
+
+/* Seize, start tracking, let it run again. */
+static int agent_track_start(struct agent *a)
+{
+	enum track_kind kind = a->rep->tracker;
+	int r;
+
+	r = agent_seize(a);
+	if (r == 0 && kind == TRACK_UFFD_WP)
+		r = agent_track_start_uffd(a, kind);
+	else if (r == 0)
+		r = track_start(kind, a->opts->pid, NULL, &a->track);
+	agent_unseize(a);
+	if (r < 0) {
+		track_stop(a->track);
+		a->track = NULL;
+		return dump_err_wrap(r, "cannot start the %s tracker on pid %d",
+				     track_kind_name(kind), a->opts->pid);
+	}
+	return 0;
+}
+
+static int agent_collect(struct agent *a, struct track_ranges *ret)
+{
+	bool freeze = track_needs_freeze(a->track) && !a->seized;
+	int r = 0;
+
+	if (freeze)
+		r = agent_seize(a);
+	if (r == 0)
+		r = track_collect(a->track, ret);
+	if (freeze)
+		agent_unseize(a);
+	return r;
+}
+
+static int agent_round_end(struct agent *a, bool final)
+{
+	WireRoundEnd e = WIRE_ROUND_END__INIT;
+
+	e.round = a->round;
+	e.has_final = e.has_pages_sent = e.has_zero_pages = e.has_bytes_sent = true;
+	e.final = final;
+	e.pages_sent = a->cur.pages;
+	e.zero_pages = a->cur.zero_pages;
+	e.bytes_sent = a->conn.bytes_sent - a->round_bytes0;
+	e.has_dirty_pages = e.has_duration_ns = true;
+	e.dirty_pages = a->cur.dirty_pages;
+	e.duration_ns = agent_now_ns() - a->cur.duration_ns;
+	return agent_conn_send(&a->conn, WIRE_ROUND_END, &e.base);
+}
+
+static int agent_round_push(struct agent *a)
+{
+	struct agent_report *rep = a->rep;
+	struct agent_round_stats *rs;
+
+	rs = realloc(rep->rounds, (rep->nr_rounds + 1) * sizeof(*rs));
+	if (!rs)
+		return err_setf(-ENOMEM, "out of memory");
+	rep->rounds = rs;
+	rs[rep->nr_rounds++] = a->cur;
+	return 0;
+}
+
+static void agent_round_begin(struct agent *a, uint64_t dirty_pages, bool final)
+{
+	memset(&a->cur, 0, sizeof(a->cur));
+	a->cur.round = a->round;
+	a->cur.final = final;
+	a->cur.dirty_pages = dirty_pages;
+	a->cur.duration_ns = agent_now_ns(); /* start time until the round ends */
+	a->round_bytes0 = a->conn.bytes_sent;
+}
+
+/* One round while the process runs: layout, pages (all, or only), ack. */
+static int agent_round_running(struct agent *a, const struct track_ranges *only, uint64_t dirty)
+{
+	struct precopy_round *h;
+	ProtobufCMessage *m;
+	VmaEntry **vmas;
+	size_t n;
+	int r;
+
+	agent_round_begin(a, dirty, false);
+	r = agent_layout_read(a, true, &vmas, &n);
+	if (r < 0)
+		return r;
+	r = agent_layout_send(a, vmas, n);
+	if (r == 0)
+		r = agent_pages_send(a, vmas, n, only);
+	dump_mm_vmas_free(vmas, n);
+	if (r == 0)
+		r = agent_round_end(a, false);
+	if (r == 0)
+		r = agent_conn_expect(&a->conn, WIRE_ROUND_ACK, &m);
+	if (r < 0)
+		return r;
+	a->cur.apply_ns = ((WireRoundAck *)m)->apply_ns;
+	protobuf_c_message_free_unpacked(m, NULL);
+	a->cur.duration_ns = agent_now_ns() - a->cur.duration_ns;
+	a->cur.bytes = a->conn.bytes_sent - a->round_bytes0;
+	if (!only)
+		a->cur.dirty_pages = a->cur.pages;
+	h = realloc(a->history, (a->nr_history + 1) * sizeof(*h));
+	if (!h)
+		return err_setf(-ENOMEM, "out of memory");
+	a->history = h;
+	h[a->nr_history++] = (struct precopy_round){ a->cur.dirty_pages, a->cur.pages,
+						     a->cur.bytes, a->cur.duration_ns };
+	log_info("round %u: %lu pages, %.1f MiB on the wire, %.1f ms", a->round,
+		 (unsigned long)a->cur.pages, a->cur.bytes / 1048576.0, a->cur.duration_ns / 1e6);
+	return agent_round_push(a);
+}
+
+/* Pre-copy rounds until precopy_decide() says freeze; *pending: the dirty set
+ * collected last, still to send (in the freeze window). */
+static int agent_precopy(struct agent *a, struct track_ranges *pending)
+{
+	struct precopy_limits lim = {
+		.max_downtime_ns = a->opts->max_downtime_ms * 1000000ULL,
+		.max_rounds = a->opts->max_rounds,
+		.fixed_cost_ns = AGENT_FIXED_COST_NS,
+	};
+	struct precopy_verdict v;
+	int r;
+
+	r = agent_track_start(a);
+	if (r == 0)
+		r = agent_round_running(a, NULL, 0);
+	while (r == 0) {
+		struct track_ranges d = { 0 };
+
+		if (agent_cancelled())
+			return err_setf(-EINTR, "interrupted by signal %d", (int)agent_signal);
+		r = agent_collect(a, &d);
+		if (r == 0)
+			r = precopy_decide(a->history, a->nr_history, d.pages, &lim, &v);
+		if (r == 0 && v.decision == PRECOPY_FREEZE) {
+			a->rep->converge_reason = precopy_reason_name(v.reason);
+			a->rep->predicted_ns = v.predicted_ns;
+			*pending = d;
+			return 0;
+		}
+		a->round++;
+		if (r == 0)
+			r = agent_round_running(a, &d, d.pages);
+		track_ranges_free(&d);
+	}
+	return r;
+}
+
+static int agent_send_record(struct agent *a, enum image_kind kind, uint32_t pid,
+			     const ProtobufCMessage *msg)
+{
+	WireImageRecord rec = WIRE_IMAGE_RECORD__INIT;
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	int r;
+
+	rec.kind = kind;
+	rec.has_pid = pid != 0;
+	rec.pid = pid;
+	rec.record.data = malloc(len ? len : 1);
+	if (!rec.record.data)
+		return err_setf(-ENOMEM, "out of memory");
+	rec.record.len = protobuf_c_message_pack(msg, rec.record.data);
+	r = agent_conn_send(&a->conn, WIRE_IMAGE_RECORD, &rec.base);
+	free(rec.record.data);
+	return r;
+}
+
+/* inventory, pstree, core, mm, files: the records `migrate dump` writes. */
+static int agent_send_records(struct agent *a)
+{
+	struct dump_proc *p = &a->proc;
+	uint32_t tids[p->nr_threads + 1];
+	InventoryEntry inv;
+	PstreeEntry ps;
+	struct utsname u;
+	int r;
+
+	dump_inventory_fill(&inv, &a->dopts, &u);
+	dump_pstree_fill(&ps, p, tids);
+	r = agent_send_record(a, IMAGE_INVENTORY, 0, &inv.base);
+	if (r == 0)
+		r = agent_send_record(a, IMAGE_PSTREE, 0, &ps.base);
+	if (r == 0)
+		r = agent_send_record(a, IMAGE_CORE, (uint32_t)p->pid, &p->core->base);
+	if (r == 0)
+		r = agent_send_record(a, IMAGE_MM, (uint32_t)p->pid, &p->mm->base);
+	for (size_t i = 0; r == 0 && i < p->nr_fds; i++)
+		r = agent_send_record(a, IMAGE_FILES, (uint32_t)p->pid, &p->fds[i]->base);
+	return r;
+}
+
+/* Final collect, tracker stopped, the final layout (the tracker's
+ * registration would make the dump engine refuse the VMAs). */
+static int agent_frozen_memory(struct agent *a, const struct track_ranges *pending,
+			       struct track_ranges *ret, bool *ret_all)
+{
+	struct track_ranges fin = { 0 };
+	int r = 0;
+
+	if (a->track) {
+		r = track_collect(a->track, &fin);
+		track_stop(a->track);
+		a->track = NULL;
+	}
+	if (r == 0)
+		r = dump_mm_collect(&a->proc);
+	if (r == 0 && a->rep->tracker != TRACK_NONE && a->opts->max_rounds) {
+		struct track_ranges untracked = { 0 }, both = { 0 };
+
+		r = agent_untracked_ranges(a->proc.mm->vmas, a->proc.mm->n_vmas, &untracked);
+		if (r == 0)
+			r = precopy_ranges_union(pending, &fin, &both);
+		if (r == 0)
+			r = precopy_ranges_union(&both, &untracked, ret);
+		track_ranges_free(&untracked);
+		track_ranges_free(&both);
+	}
+	*ret_all = a->rep->tracker == TRACK_NONE || !a->opts->max_rounds;
+	track_ranges_free(&fin);
+	return r;
+}
+
+static int agent_last_pages(struct agent *a, const struct track_ranges *pending)
+{
+	struct track_ranges only = { 0 }, res = { 0 };
+	MmEntry *mm;
+	bool all;
+	int r;
+
+	r = agent_frozen_memory(a, pending, &only, &all);
+	if (r < 0)
+		goto out;
+	mm = a->proc.mm;
+	if (a->nr_history)
+		a->round++;
+	agent_round_begin(a, only.pages, true);
+	r = agent_layout_send(a, mm->vmas, mm->n_vmas);
+	if (r == 0)
+		r = agent_pages_send(a, mm->vmas, mm->n_vmas, all ? NULL : &only);
+	if (r == 0)
+		r = agent_round_end(a, true);
+	if (r == 0)
+		r = agent_residency_build(a->opts->pid, mm->vmas, mm->n_vmas, &res);
+	if (r == 0)
+		r = agent_residency_send(a, &res);
+	a->rep->rss_bytes = res.pages * 4096ULL;
+	a->cur.duration_ns = agent_now_ns() - a->cur.duration_ns;
+	a->cur.bytes = a->conn.bytes_sent - a->round_bytes0;
+	if (all)
+		a->cur.dirty_pages = a->cur.pages;
+	if (r == 0)
+		r = agent_round_push(a);
+out:
+	track_ranges_free(&only);
+	track_ranges_free(&res);
+	return r;
+}
+
+static int agent_commit(struct agent *a)
+{
+	WireCommit c = WIRE_COMMIT__INIT;
+	ProtobufCMessage *m;
+	WireReady *ready;
+	uint64_t t;
+	int r;
+
+	r = agent_send_records(a);
+	if (r == 0)
+		r = agent_conn_send(&a->conn, WIRE_COMMIT, &c.base);
+	if (r < 0)
+		return r;
+	t = agent_now_ns();
+	r = agent_conn_expect(&a->conn, WIRE_READY, &m);
+	if (r < 0)
+		return r;
+	a->rep->restore_ns = agent_now_ns() - t;
+	ready = (WireReady *)m;
+	a->rep->dst_layout_ns = ready->layout_ns;
+	a->rep->dst_pages_ns = ready->pages_ns;
+	a->rep->dst_finish_ns = ready->finish_ns;
+	a->rep->dst_pid = ready->pid;
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+/* The freeze window up to Ready: everything here can still be undone. */
+static int agent_freeze(struct agent *a, const struct track_ranges *pending, uint64_t *ret_t0)
+{
+	uint64_t t;
+	int r;
+
+	t = *ret_t0 = agent_now_ns();
+	a->frozen = true;
+	r = agent_seize(a);
+	if (r < 0)
+		return r;
+	a->rep->freeze_ns = agent_now_ns() - t;
+	t = agent_now_ns();
+	/* Its remote syscalls map and unmap a scratch page: before the final layout. */
+	r = dump_collect_state(&a->dopts, &a->proc);
+	if (r < 0)
+		return r;
+	a->rep->state_ns = agent_now_ns() - t;
+	t = agent_now_ns();
+	r = agent_last_pages(a, pending);
+	if (r == 0)
+		r = agent_commit(a);
+	/* last_pages: final collect and layout, pages, residency, records; mm collect in it */
+	a->rep->last_pages_ns = agent_now_ns() - t - a->rep->restore_ns;
+	return r;
+}
+
+static int agent_go(struct agent *a, uint64_t t0)
+{
+	WireGo go = WIRE_GO__INIT;
+	ProtobufCMessage *m;
+	WireVerdict *v;
+	uint64_t t = agent_now_ns();
+	int r;
+
+	a->go_sent = true;
+	r = agent_conn_send(&a->conn, WIRE_GO, &go.base);
+	if (r == 0)
+		r = agent_conn_expect(&a->conn, WIRE_VERDICT, &m);
+	if (r < 0)
+		return r;
+	a->rep->resume_ns = agent_now_ns() - t;
+	a->rep->window_ns = agent_now_ns() - t0;
+	v = (WireVerdict *)m;
+	a->rep->dst_resume_ns = v->resume_ns;
+	if (v->has_pid)
+		a->rep->dst_pid = v->pid;
+	r = v->ok ? 0
+		  : err_setf(v->error ? v->error : -EIO, "%s could not start the process: %s",
+			     a->conn.peer, v->message ? v->message : "no reason given");
+	protobuf_c_message_free_unpacked(m, NULL);
+	return r;
+}
+
+static void agent_after_success(struct agent *a)
+{
+	if (a->opts->images_dir) {
+		a->dopts.dir = a->opts->images_dir;
+		if (dump_images(&a->dopts, &a->proc) < 0)
+			log_warn("the migration succeeded but the local copy in %s failed: %s",
+				 a->opts->images_dir, err_detail());
+		else
+			a->rep->images_written = true;
+	}
+	a->dopts.after = a->opts->leave_stopped ? DUMP_AFTER_STOP : DUMP_AFTER_KILL;
+	dump_after(&a->dopts, &a->proc);
+	a->seized = false;
+}
+
+/* Before Go: put everything back; the process never notices beyond the pause. */
+static void agent_rollback(struct agent *a, int r)
+{
+	int reason = r == -EINTR ? WIRE_ABORT_REASON__WIRE_ABORT_CANCELLED
+				 : WIRE_ABORT_REASON__WIRE_ABORT_INTERNAL;
+
+	if (r != -ECONNABORTED && r != -ECONNRESET)
+		agent_conn_abort(&a->conn, reason, err_detail());
+	track_stop(a->track);
+	a->track = NULL;
+	agent_unseize(a);
+}
+
+/* After Go without a Verdict: never two copies running. */
+static void agent_keep_stopped(struct agent *a)
+{
+	a->dopts.after = DUMP_AFTER_STOP;
+	dump_after(&a->dopts, &a->proc);
+	a->seized = false;
+}
+
+static enum agent_outcome agent_phases(struct agent *a)
+{
+	struct track_ranges pending = { 0 };
+	bool touched = false;
+	uint64_t t0 = 0;
+	int r;
+
+	r = agent_prepare(a);
+	if (r == 0)
+		r = agent_connect(a);
+	if (r == 0 && a->opts->max_rounds) {
+		touched = true;
+		r = agent_precopy(a, &pending);
+	}
+	if (r == 0 && agent_cancelled())
+		r = err_setf(-EINTR, "interrupted by signal %d", (int)agent_signal);
+	if (r == 0) {
+		touched = true;
+		r = agent_freeze(a, &pending, &t0);
+	}
+	track_ranges_free(&pending);
+	if (r < 0) {
+		agent_rollback(a, r);
+		return touched ? AGENT_RESUMED : AGENT_REFUSED;
+	}
+	r = agent_go(a, t0);
+	if (r < 0) {
+		agent_keep_stopped(a);
+		return AGENT_UNKNOWN;
+	}
+	agent_after_success(a);
+	return AGENT_OK;
+}
+
+int agent_run(const struct agent_opts *opts, struct agent_report *rep)
+{
+	struct agent a = { .opts = opts, .rep = rep };
+	struct sigaction old_int, old_term;
+	uint64_t start = agent_now_ns();
+
+	memset(rep, 0, sizeof(*rep));
+	rep->converge_reason = "";
+	a.dopts.pid = opts->pid;
+	a.dopts.after = DUMP_AFTER_KILL;
+	a.proc.pid = opts->pid;
+	a.conn.fd = -1;
+	codec_batch_init(&a.batch);
+	err_clear();
+	agent_signals(&old_int, &old_term);
+	rep->outcome = agent_phases(&a);
+	if (rep->outcome != AGENT_OK)
+		snprintf(rep->message, sizeof(rep->message), "%s",
+			 err_detail()[0] ? err_detail() : "unknown error");
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	rep->total_ns = agent_now_ns() - start;
+	rep->total_bytes = a.conn.bytes_sent;
+	agent_conn_close(&a.conn);
+	codec_batch_fini(&a.batch);
+	free(a.history);
+	dump_proc_fini(&a.proc);
+	return rep->outcome == AGENT_OK ? 0 : -EIO;
+}
+
+void agent_report_fini(struct agent_report *rep)
+{
+	free(rep->rounds);
+	rep->rounds = NULL;
+	rep->nr_rounds = 0;
+}

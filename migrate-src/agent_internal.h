@@ -1,0 +1,53 @@
+/*
+ * agent_internal: what the files of the agent share.
+ *
+ *	agent.c        agent_run(): the phases, undo, timings
+ *	agent_conn.c   socket, frames, handshake
+ *	agent_pages.c  Layout, page rounds, Residency
+ */
+#ifndef MIGRATE_AGENT_INTERNAL_H
+#define MIGRATE_AGENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent.h"
+#include "codec.h"
+#include "dump.h"
+#include "dump_internal.h"
+#include "precopy.h"
+#include "track.h"
+
+struct agent {
+	const struct agent_opts *opts;
+	struct agent_report *rep;
+	struct dump_opts dopts;
+	struct dump_proc proc;
+	bool seized;  /* proc's threads are seized and stopped */
+	bool frozen;  /* in the freeze window */
+	bool go_sent; /* no way back: never resume the source after this */
+	struct agent_conn conn;
+	struct track *track;
+	struct codec_batch batch;
+	uint32_t round;
+	struct agent_round_stats cur; /* the round being sent */
+	uint64_t round_bytes0;	      /* conn.bytes_sent when it began */
+	struct precopy_round *history;
+	size_t nr_history;
+};
+
+/* A SIGINT or SIGTERM arrived. */
+bool agent_cancelled(void);
+
+int agent_pages_flush(struct agent *a) AGENT_WUR;
+/* Pages a dump holds in vmas (only: inside these ranges) to the wire. */
+int agent_pages_send(struct agent *a, VmaEntry *const *vmas, size_t n,
+		     const struct track_ranges *only) AGENT_WUR;
+int agent_layout_send(struct agent *a, VmaEntry **vmas, size_t n) AGENT_WUR;
+int agent_layout_read(struct agent *a, bool tracked, VmaEntry ***ret, size_t *ret_n) AGENT_WUR;
+int agent_residency_build(pid_t pid, VmaEntry *const *vmas, size_t n,
+			  struct track_ranges *ret) AGENT_WUR;
+int agent_residency_send(struct agent *a, const struct track_ranges *res) AGENT_WUR;
+int agent_untracked_ranges(VmaEntry *const *vmas, size_t n, struct track_ranges *ret) AGENT_WUR;
+
+#endif

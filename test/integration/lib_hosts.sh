@@ -1,0 +1,326 @@
+# lib_hosts.sh: two (or more) "machines" on this one for the live-migration
+# tests (sourced after lib.sh, not run).
+#
+#	source "$(dirname "$0")/lib.sh"
+#	source "$(dirname "$0")/lib_hosts.sh"
+#	lib_init "$1"
+#	hosts_init                        tools and BUILD/hosts/hostinit there, or exit 77
+#	host_create a 198.18.0.1          a network namespace AND a PID namespace whose
+#	host_create b 198.18.0.2          PID 1 is our hostinit; lo up
+#	host_link a b                     a veth pair a <-> b, each end with its host's /24
+#	host_run a CMD...                 CMD inside host a, foreground, its status returned
+#	host_spawn a LOG CMD...           CMD inside host a, detached (a child of a's init),
+#	                                  output appended to LOG; HOST_SPAWNED = its PID in a
+#	host_zoo_start a counter          zoo_start inside a: ZOO_PID is the PID in a (what
+#	                                  migrate takes), ZOO_HPID the same process seen from here
+#	host_pid a NSPID                  prints the PID seen from here of a's process NSPID
+#	host_alive a NSPID                a has a live (not zombie) process NSPID
+#	host_destroy a                    kills everything in a, deletes its netns
+#
+# Every host created is destroyed on exit, whatever the exit path (failure,
+# Ctrl-C, SIGTERM): killing a host's init makes the kernel kill everything else
+# in its PID namespace. Namespaces left by a run that was SIGKILLed are removed
+# by the next hosts_init (their names carry the creating shell's PID).
+#
+# Live migration (migrate --to, migrate-dst):
+#	live_need                         exit 77 unless the agent and the daemon exist
+#	dst_start b [VAR=VALUE...]        migrate-dst in b on b's address, port $DST_PORT,
+#	                                  key $PSK_FILE, log $TMP/dst-b.log; DST_NSPID[b]
+#	dst_stop b                        SIGTERM, waits for it to exit
+#	mig_to a PID b [OPTIONS...]       migrate --to b from a (in a's PID namespace); output
+#	                                  in $LAST_OUT, status in $MIG_RC (never dies by itself)
+#
+# Mount namespaces: `ip netns exec` gives its command a private mount namespace
+# (it remounts /sys for the netns) and `unshare --mount-proc` another one, with
+# a /proc showing the host's PIDs. Files are shared with the test: /tmp is the
+# same filesystem everywhere, so logs, check files and key files under $TMP
+# work by path inside and outside. Mounts are not shared: something mounted
+# inside a host is invisible outside, and /proc/PID means the host's PID only
+# inside it (host_run). host_run starts in / (entering a mount namespace resets
+# the working directory): give absolute paths.
+
+HOST_ADDR_PREFIX=24  # the tests' addresses are in 198.18.0.0/15 (benchmarking range)
+DST_PORT=${DST_PORT:-7707}
+
+declare -A HOST_NETNS=() # host name -> netns name
+declare -A HOST_INIT=()  # host name -> PID (seen from here) of its hostinit
+declare -A HOST_IP=()    # host name -> its address
+declare -A DST_NSPID=()  # host name -> PID in that host of its migrate-dst
+HOSTS=()                 # created, in order
+HOST_SPAWNED=
+MIG_RC=0
+MIG_COUNT=0
+
+hosts_init() {
+	local tool
+	for tool in ip unshare nsenter ss timeout; do
+		command -v "$tool" >/dev/null || skip "needs $tool"
+	done
+	HOSTINIT=$BUILD/hosts/hostinit
+	[ -x "$HOSTINIT" ] || die "$HOSTINIT not built"
+	unshare --pid --fork true 2>/dev/null || skip "cannot create PID namespaces here"
+	hosts_reap_stale
+	on_exit hosts_destroy_all
+}
+
+# Namespaces of earlier runs whose shell is gone (SIGKILLed: no trap ran).
+hosts_reap_stale() {
+	local ns owner pid
+	for ns in $(ip netns list | awk '{ print $1 }' | grep -E '^mh-[0-9]+-' || true); do
+		owner=${ns#mh-}
+		owner=${owner%%-*}
+		[ "$owner" != $$ ] || continue
+		! kill -0 "$owner" 2>/dev/null || continue
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+		ip netns del "$ns" 2>/dev/null || true
+		say "removed $ns, left by a run that was killed"
+	done
+}
+
+# Closes every inherited fd above 2 in the current (sub)shell: a process that
+# lives on must not hold the test's pipes open (ctest would wait for them).
+hosts_close_fds() {
+	local fd
+	for fd in $(ls "/proc/$BASHPID/fd"); do
+		[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+	done
+	return 0
+}
+
+# host_create NAME IP: see the top. Each host hands out PIDs from its own base
+# (1000 for the first, 2000 for the second, ...) so that the PIDs in two hosts
+# never collide by chance: a migrated process keeps its PID, which must be
+# free at the destination.
+host_create() {
+	local name=$1 ip=$2 ns=mh-$$-$1 log=$TMP/host-$1.log unshare_pid init_pid= i
+	[ -z "${HOST_NETNS[$name]:-}" ] || die "host $name created twice"
+	ip netns add "$ns" || die "ip netns add $ns failed"
+	HOST_NETNS[$name]=$ns # from now on hosts_destroy_all removes it
+	HOSTS+=("$name")
+	ip netns exec "$ns" ip link set lo up || die "host $name: lo up failed"
+	# ip netns exec execs unshare (no fork), which forks hostinit as PID 1 and
+	# kills it (and so the namespace) if it dies itself.
+	(
+		hosts_close_fds
+		exec ip netns exec "$ns" unshare --pid --fork --kill-child=SIGKILL --mount-proc \
+			"$HOSTINIT" </dev/null >>"$log" 2>&1
+	) &
+	unshare_pid=$!
+	disown "$unshare_pid"
+	for ((i = 0; i < 200; i++)); do
+		init_pid=$(cat "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null) || true
+		init_pid=${init_pid%% *}
+		# (the subshell's own children come and go before its exec)
+		if [ -n "$init_pid" ] && grep -q '^hostinit: ready' "$log" 2>/dev/null &&
+			[ "$(cat "/proc/$init_pid/comm" 2>/dev/null)" = hostinit ] &&
+			grep -qE '^NSpid:.*[[:space:]]1$' "/proc/$init_pid/status" 2>/dev/null; then
+			break
+		fi
+		init_pid=
+		sleep 0.05
+	done
+	[ -n "$init_pid" ] || die "host $name: hostinit did not start: $(cat "$log")"
+	HOST_INIT[$name]=$init_pid
+	HOST_IP[$name]=$ip
+	host_run "$name" sh -c "echo $((${#HOSTS[@]} * 1000)) >/proc/sys/kernel/ns_last_pid" ||
+		die "host $name: cannot set its first PID"
+}
+
+# host_link A B: a veth pair, named after the peer on each side (v-B in A).
+host_link() {
+	local a=$1 b=$2
+	ip link add name "v-$b" netns "${HOST_NETNS[$a]}" type veth \
+		peer name "v-$a" netns "${HOST_NETNS[$b]}" || die "veth $a <-> $b failed"
+	host_run "$a" ip addr add "${HOST_IP[$a]}/$HOST_ADDR_PREFIX" dev "v-$b" &&
+		host_run "$b" ip addr add "${HOST_IP[$b]}/$HOST_ADDR_PREFIX" dev "v-$a" &&
+		host_run "$a" ip link set "v-$b" up &&
+		host_run "$b" ip link set "v-$a" up || die "addresses on veth $a <-> $b failed"
+}
+
+host_run() {
+	local name=$1
+	shift
+	[ -n "${HOST_INIT[$name]:-}" ] || die "no host $name"
+	nsenter -t "${HOST_INIT[$name]}" -n -p -m -- "$@"
+}
+
+# host_spawn NAME LOG COMMAND...: the sh in the host starts COMMAND in the
+# background and exits, so COMMAND is reparented to the host's init, as a
+# daemon's process would be on a real machine. setsid does not fork there (a
+# background job of sh is no group leader), so $! is COMMAND's PID.
+host_spawn() {
+	local name=$1 log=$2
+	shift 2
+	[ -n "${HOST_INIT[$name]:-}" ] || die "no host $name"
+	HOST_SPAWNED=$(
+		hosts_close_fds
+		exec nsenter -t "${HOST_INIT[$name]}" -n -p -m -- \
+			sh -c 'log=$1; shift; setsid "$@" </dev/null >>"$log" 2>&1 & echo $!' \
+			sh "$log" "$@"
+	) || die "host $name: cannot start $*"
+}
+
+# host_pid NAME NSPID: prints the PID seen from here; fails if there is none.
+host_pid() {
+	local ns_ino p nspid
+	ns_ino=$(readlink "/proc/${HOST_INIT[$1]}/ns/pid") || return 1
+	for p in $(ip netns pids "${HOST_NETNS[$1]}" 2>/dev/null); do
+		[ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$ns_ino" ] || continue
+		nspid=$(awk '/^NSpid:/ { print $NF }' "/proc/$p/status" 2>/dev/null) || continue
+		if [ "$nspid" = "$2" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+host_alive() {
+	local p
+	p=$(host_pid "$1" "$2") && is_alive "$p"
+}
+
+# host_wait_gone NAME NSPID [SECONDS]: until NSPID no longer exists in NAME, not
+# even as a zombie (its PID must be free for a migration back).
+host_wait_gone() {
+	local i
+	for ((i = 0; i < ${3:-10} * 10; i++)); do
+		host_pid "$1" "$2" >/dev/null || return 0
+		sleep 0.1
+	done
+	die "host $1: pid $2 ($(host_run "$1" cat "/proc/$2/comm" 2>/dev/null)) still exists" \
+		"after ${3:-10} s, expected it gone"
+}
+
+# host_zoo_start HOST NAME [ARGS...]: as zoo_start, inside HOST. PROGRAM may be
+# a path (helpers of test/hosts), the name is its basename.
+host_zoo_start() {
+	local host=$1 prog=$2 name nspid i
+	shift 2
+	name=$(basename "$prog")
+	[[ $prog == */* ]] || prog=$ZOO/$prog
+	ZOO_LOG=$TMP/$name.log
+	ZOO_CHECK=$TMP/$name.check
+	rm -f "$ZOO_CHECK"
+	host_spawn "$host" "$ZOO_LOG" "$prog" "$ZOO_CHECK" "$@"
+	nspid=$HOST_SPAWNED
+	wait_line "$ZOO_LOG" "^READY $nspid\$"
+	ZOO_PID=$nspid
+	ZOO_HPID=$(host_pid "$host" "$nspid") || die "host $host: no pid $nspid after READY"
+	track_pid "$ZOO_HPID"
+}
+
+# host_destroy NAME: init first (the kernel then kills the rest of its PID
+# namespace), then whatever else still uses the netns (a command entered with
+# nsenter -n only), then the netns itself.
+host_destroy() {
+	local name=$1 ns=${HOST_NETNS[$1]:-} init=${HOST_INIT[$1]:-} pid i
+	[ -n "$ns" ] || return 0
+	if [ -n "$init" ] && [ "$(cat "/proc/$init/comm" 2>/dev/null)" = hostinit ]; then
+		kill -TERM "$init" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			[ -e "/proc/$init" ] || break
+			sleep 0.05
+		done
+		kill -KILL "$init" 2>/dev/null || true
+	fi
+	for ((i = 0; i < 50; i++)); do
+		pid=$(ip netns pids "$ns" 2>/dev/null) || true
+		[ -n "$pid" ] || break
+		kill -KILL $pid 2>/dev/null || true
+		sleep 0.05
+	done
+	ip netns del "$ns" 2>/dev/null || true
+	unset "HOST_NETNS[$name]" "HOST_INIT[$name]" "HOST_IP[$name]" "DST_NSPID[$name]"
+}
+
+hosts_destroy_all() {
+	local name
+	for name in "${HOSTS[@]}"; do
+		host_destroy "$name"
+	done
+	HOSTS=()
+}
+
+# --- live migration -------------------------------------------------------
+
+live_need() {
+	MIGRATE_DST=$BUILD/migrate-dst/migrate-dst
+	[ -x "$MIGRATE_DST" ] ||
+		skip "$MIGRATE_DST is not built (the destination daemon does not exist yet)"
+	"$MIGRATE" --help 2>&1 | grep -- '--to' | grep -qvi 'not implemented' ||
+		skip "'migrate --help' does not offer --to HOST:PORT yet"
+	PSK_FILE=$TMP/psk
+	head -c 32 /dev/urandom | base64 >"$PSK_FILE"
+	chmod 600 "$PSK_FILE"
+}
+
+# dst_start HOST [VAR=VALUE...]: the environment is the daemon's (fault injection).
+dst_start() {
+	local host=$1 i
+	shift
+	host_spawn "$host" "$TMP/dst-$host.out" env "$@" "$MIGRATE_DST" \
+		--listen "${HOST_IP[$host]}:$DST_PORT" --psk-file "$PSK_FILE" \
+		--log "$TMP/dst-$host.log"
+	DST_NSPID[$host]=$HOST_SPAWNED
+	for ((i = 0; i < 100; i++)); do
+		host_run "$host" ss -Hltn "sport = :$DST_PORT" 2>/dev/null | grep -q . && return 0
+		host_alive "$host" "${DST_NSPID[$host]}" || break
+		sleep 0.05
+	done
+	die "host $host: migrate-dst does not listen on ${HOST_IP[$host]}:$DST_PORT"
+}
+
+dst_stop() {
+	local host=$1 pid
+	pid=$(host_pid "$host" "${DST_NSPID[$host]}") || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	host_wait_gone "$host" "${DST_NSPID[$host]}" 10
+}
+
+# mig_to SRC PID DST [OPTIONS...]: the agent runs in SRC (it names the process
+# by its PID there); each run gets its own output file, also in $LAST_OUT.
+mig_to() {
+	local src=$1 pid=$2 dst=$3
+	shift 3
+	MIG_COUNT=$((MIG_COUNT + 1))
+	LAST_OUT=$TMP/mig-$MIG_COUNT.out
+	MIG_RC=0
+	host_run "$src" timeout "$MIG_TIMEOUT" "$MIGRATE" --to "${HOST_IP[$dst]}:$DST_PORT" \
+		--psk-file "$PSK_FILE" "$@" "$pid" >"$LAST_OUT" 2>&1 || MIG_RC=$?
+}
+
+# mig_ok SRC PID DST [OPTIONS...]: the migration must succeed.
+mig_ok() {
+	mig_to "$@"
+	[ "$MIG_RC" -eq 0 ] || die "migrate --to $3 of pid $2 in $1 failed ($MIG_RC)," \
+		"expected success: $(tail -n 8 "$LAST_OUT")"
+}
+
+# host_reach FROM TO: a TCP connection from FROM to TO's address works (there
+# is no ping on these machines): a one-shot listener in TO greets the peer with
+# the address it sees, which must be FROM's.
+host_reach() {
+	local from=$1 to=$2 port=7799 i seen
+	host_spawn "$to" "$TMP/reach-$to.out" /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+s.settimeout(10)
+c, peer = s.accept()
+c.sendall(("hello " + peer[0] + "\n").encode())
+c.close()' "${HOST_IP[$to]}" "$port"
+	for ((i = 0; i < 100; i++)); do
+		host_run "$to" ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && break
+		sleep 0.05
+	done
+	seen=$(host_run "$from" timeout 5 bash -c \
+		"exec 3<>/dev/tcp/${HOST_IP[$to]}/$port && head -n 1 <&3" 2>&1) || true
+	[ "$seen" = "hello ${HOST_IP[$from]}" ] ||
+		die "TCP $from -> $to (${HOST_IP[$to]}:$port): expected 'hello ${HOST_IP[$from]}'," \
+			"saw '$seen'"
+}
