@@ -29,6 +29,10 @@ static void log_vmsg(enum log_level level, const char *suffix, const char *fmt, 
 		return;
 	char line[4096];
 	vsnprintf(line, sizeof(line), fmt, ap);
+	/* An err_detail() in the message often ends with the same strerror already. */
+	size_t ll = strlen(line), sl = suffix ? strlen(suffix) : 0;
+	if (sl && ll >= sl && strcmp(line + ll - sl, suffix) == 0)
+		suffix = NULL;
 	fprintf(stderr, "%s: %s%s%s\n", log_program, level == LOG_LEVEL_WARN ? "warning: " : "",
 		line, suffix ? suffix : "");
 }
