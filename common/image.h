@@ -143,4 +143,14 @@ struct image_set {
 int image_set_load(const char *dir, struct image_set **ret) IMAGE_WUR;
 void image_set_free(struct image_set *set); /* NULL is fine */
 
+/* The inventory alone, as image_set_load checks it: format version, page size, architecture.
+ * -EBADMSG with err_detail(). */
+int image_inventory_check(const InventoryEntry *inv) IMAGE_WUR;
+
+/* The checks image_set_load makes, on one task's records held in memory (the live-migration
+ * destination assembles them from the wire): inventory, t's pstree entry as the root of a
+ * tree of one, core against pstree, VMAs, unique fds, and page runs if t has any (pages_fd
+ * is not looked at). -EBADMSG with err_detail() naming the record and the fault. */
+int image_task_check(const InventoryEntry *inv, const struct image_task *t) IMAGE_WUR;
+
 #endif

@@ -409,6 +409,49 @@ static int image_load_task(struct image_dir *d, struct image_task *t)
 	return r;
 }
 
+int image_inventory_check(const InventoryEntry *inv)
+{
+	return image_check_inventory(inv);
+}
+
+/* The checks of image_load_task and image_check_pstree on records held in memory. */
+int image_task_check(const InventoryEntry *inv, const struct image_task *t)
+{
+	pid_t pid;
+	uint64_t prev_end = 0;
+	size_t vma = 0;
+	int r;
+
+	if (!inv || !t->pstree || !t->core || !t->mm)
+		return err_setf(-EBADMSG, "%s record missing",
+				!inv ? "inventory" : !t->pstree ? "pstree" : !t->core ? "core" : "mm");
+	pid = (pid_t)t->pstree->pid;
+	r = image_check_inventory(inv);
+	if (r == 0)
+		r = image_check_pstree_entry((PstreeEntry **)&t->pstree, 0);
+	if (r == 0 && t->pstree->pid != inv->root_pid)
+		r = err_setf(-EBADMSG, "pstree.img: root is pid %u, inventory.img says %u",
+			     t->pstree->pid, inv->root_pid);
+	if (r == 0)
+		r = image_check_core(t);
+	if (r == 0)
+		r = image_check_mm(pid, t->mm);
+	if (r == 0)
+		r = image_check_files(pid, t->fds, t->fd_count);
+	for (size_t i = 0; r == 0 && i < t->page_run_count; i++) {
+		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+
+		pe.vaddr = t->page_runs[i].vaddr;
+		pe.nr_pages = (uint32_t)t->page_runs[i].nr_pages;
+		if (pe.nr_pages != t->page_runs[i].nr_pages)
+			return err_setf(-EBADMSG, "pagemap-%d.img: run %zu at 0x%" PRIx64
+					" is too long", (int)pid, i, pe.vaddr);
+		r = image_check_run(pid, t->mm, &pe, i, prev_end, &vma);
+		prev_end = pe.vaddr + (uint64_t)pe.nr_pages * IMAGE_PAGE_SIZE;
+	}
+	return r;
+}
+
 /* Appends the hint to the detail of a refusal (not to a lack of memory). */
 static int image_set_refuse(int r)
 {

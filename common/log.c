@@ -6,6 +6,14 @@
 
 static const char *log_program = "migrate";
 static enum log_level log_level = LOG_LEVEL_WARN;
+static log_sink_cb log_sink;
+static void *log_sink_arg;
+
+void log_set_sink(log_sink_cb sink, void *arg)
+{
+	log_sink = sink;
+	log_sink_arg = arg;
+}
 
 void log_set_program(const char *name)
 {
@@ -33,6 +41,11 @@ static void log_vmsg(enum log_level level, const char *suffix, const char *fmt, 
 	size_t ll = strlen(line), sl = suffix ? strlen(suffix) : 0;
 	if (sl && ll >= sl && strcmp(line + ll - sl, suffix) == 0)
 		suffix = NULL;
+	if (log_sink) {
+		snprintf(line + ll, sizeof(line) - ll, "%s", suffix ? suffix : "");
+		log_sink(level, line, log_sink_arg);
+		return;
+	}
 	fprintf(stderr, "%s: %s%s%s\n", log_program, level == LOG_LEVEL_WARN ? "warning: " : "",
 		line, suffix ? suffix : "");
 }

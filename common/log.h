@@ -29,6 +29,12 @@ enum log_level log_get_level(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Where lines go instead of stderr (a daemon adds timestamps and a session tag, and keeps the
+ * last error to send to its peer): sink gets every line that passes the level, without the
+ * program prefix or newline. NULL: back to stderr. */
+typedef void (*log_sink_cb)(enum log_level level, const char *line, void *arg);
+void log_set_sink(log_sink_cb sink, void *arg);
+
 /* Logs "<prefix>: <message>: <strerror(err)>" and returns -|err|. */
 int log_msg_errno(enum log_level level, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -57,6 +57,19 @@ static void agent_signals(struct sigaction *old_int, struct sigaction *old_term)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* uffd-wp is the best (no freeze between rounds); say what soft-dirty would do. */
+static void agent_tracker_why_uffd(struct agent_report *rep)
+{
+	int r;
+
+	err_clear();
+	r = track_probe(TRACK_SOFT_DIRTY);
+	snprintf(rep->tracker_why, sizeof(rep->tracker_why),
+		 "auto: uffd-wp works here and needs no freeze between rounds%s%s%s",
+		 r < 0 ? " (soft-dirty does not: " : "; soft-dirty works too",
+		 r < 0 ? (err_detail()[0] ? err_detail() : strerror(-r)) : "", r < 0 ? ")" : "");
+}
+
 static int agent_choose_tracker(struct agent *a)
 {
 	struct agent_report *rep = a->rep;
@@ -74,15 +87,20 @@ static int agent_choose_tracker(struct agent *a)
 		r = track_auto(&kind);
 		if (r < 0)
 			return r;
-		snprintf(rep->tracker_why, sizeof(rep->tracker_why), "auto: %s%s",
-			 kind == TRACK_UFFD_WP ? "the best one, works here"
-					       : "better ones refused: ",
-			 kind == TRACK_UFFD_WP ? "" : err_detail());
+		if (kind == TRACK_UFFD_WP)
+			agent_tracker_why_uffd(rep);
+		else
+			snprintf(rep->tracker_why, sizeof(rep->tracker_why),
+				 "auto: better ones refused: %s", err_detail());
 	} else {
+		char why[512];
+
 		r = track_probe(kind);
+		/* err_setf writes where err_detail() points: copy it first. */
+		snprintf(why, sizeof(why), "%s", err_detail());
 		if (r < 0)
 			return err_setf(r, "tracker %s does not work here: %s; try --tracker auto",
-					track_kind_name(kind), err_detail());
+					track_kind_name(kind), why);
 		snprintf(rep->tracker_why, sizeof(rep->tracker_why), "asked for");
 	}
 	if (kind == TRACK_NONE)
@@ -101,10 +119,13 @@ static int agent_prepare(struct agent *a)
 	size_t n;
 	int r;
 
+	r = agent_conn_check_key(a->opts->psk_file);
+	if (r < 0)
+		return r;
 	r = dump_precheck(&a->dopts, &a->proc);
 	if (r < 0)
 		return r;
-	r = dump_mm_layout(a->opts->pid, false, &vmas, &n);
+	r = agent_layout_read(a, false, &vmas, &n);
 	if (r < 0)
 		return dump_err_wrap(r, "cannot migrate pid %d", a->opts->pid);
 	dump_mm_vmas_free(vmas, n);
@@ -171,8 +192,8 @@ static int agent_start(struct agent *a)
 		r = agent_conn_expect(&a->conn, WIRE_START_OK, &m);
 	if (r < 0)
 		return r;
-	log_info("%s: blank process %u created in %.1f ms", a->conn.peer,
-		 ((WireStartOk *)m)->pid, ((WireStartOk *)m)->create_ns / 1e6);
+	log_info("%s: blank process %u created in %.1f ms", a->conn.peer, ((WireStartOk *)m)->pid,
+		 ((WireStartOk *)m)->create_ns / 1e6);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return 0;
 }
@@ -228,7 +249,7 @@ static int agent_track_start_uffd(struct agent *a, enum track_kind kind)
 }
 
 /* Seize, start tracking, let it run again. */
-static int agent_track_start(struct agent *a)
+static int agent_track_start_once(struct agent *a)
 {
 	enum track_kind kind = a->rep->tracker;
 	int r;
@@ -248,7 +269,23 @@ static int agent_track_start(struct agent *a)
 	return 0;
 }
 
-static int agent_collect(struct agent *a, struct track_ranges *ret)
+/* A failed start leaves nothing behind (track_stop): a start that met the
+ * process changing its mappings (read while it ran) is simply tried again. */
+static int agent_track_start(struct agent *a)
+{
+	int r = 0;
+
+	for (int tries = 0; tries < 10; tries++) {
+		r = agent_track_start_once(a);
+		if (!agent_raced(r))
+			break;
+		log_debug("tracker start on pid %d raced with the process (%s), again",
+			  a->opts->pid, err_detail());
+	}
+	return r;
+}
+
+static int agent_collect_once(struct agent *a, struct track_ranges *ret)
 {
 	bool freeze = track_needs_freeze(a->track) && !a->seized;
 	int r = 0;
@@ -260,6 +297,36 @@ static int agent_collect(struct agent *a, struct track_ranges *ret)
 	if (freeze)
 		agent_unseize(a);
 	return r;
+}
+
+/* The tracker reads maps and smaps too, and may meet a process that changes
+ * them in between: collect again. What a failed attempt collected (and
+ * re-armed) is kept, so that no written page is forgotten. */
+static int agent_collect(struct agent *a, struct track_ranges *ret)
+{
+	struct track_ranges acc = { 0 };
+	int r = 0;
+
+	for (int tries = 0; tries < 10; tries++) {
+		struct track_ranges d = { 0 }, both = { 0 };
+
+		r = agent_collect_once(a, &d);
+		if (precopy_ranges_union(&acc, &d, &both) < 0)
+			r = err_setf(-ENOMEM, "out of memory for the dirty set");
+		track_ranges_free(&d);
+		track_ranges_free(&acc);
+		acc = both;
+		if (!agent_raced(r))
+			break;
+		log_debug("collect on pid %d raced with the process (%s), again", a->opts->pid,
+			  err_detail());
+	}
+	if (r < 0) {
+		track_ranges_free(&acc);
+		return r;
+	}
+	*ret = acc;
+	return 0;
 }
 
 static int agent_round_end(struct agent *a, bool final)
@@ -334,8 +401,8 @@ static int agent_round_running(struct agent *a, const struct track_ranges *only,
 	if (!h)
 		return err_setf(-ENOMEM, "out of memory");
 	a->history = h;
-	h[a->nr_history++] = (struct precopy_round){ a->cur.dirty_pages, a->cur.pages,
-						     a->cur.bytes, a->cur.duration_ns };
+	h[a->nr_history++] = (struct precopy_round){ a->cur.dirty_pages, a->cur.pages, a->cur.bytes,
+						     a->cur.duration_ns };
 	log_info("round %u: %lu pages, %.1f MiB on the wire, %.1f ms", a->round,
 		 (unsigned long)a->cur.pages, a->cur.bytes / 1048576.0, a->cur.duration_ns / 1e6);
 	return agent_round_push(a);
@@ -360,7 +427,7 @@ static int agent_precopy(struct agent *a, struct track_ranges *pending)
 		struct track_ranges d = { 0 };
 
 		if (agent_cancelled())
-			return err_setf(-EINTR, "interrupted by signal %d", (int)agent_signal);
+			return -EINTR;
 		r = agent_collect(a, &d);
 		if (r == 0)
 			r = precopy_decide(a->history, a->nr_history, d.pages, &lim, &v);
@@ -421,34 +488,44 @@ static int agent_send_records(struct agent *a)
 	return r;
 }
 
-/* Final collect, tracker stopped, the final layout (the tracker's
- * registration would make the dump engine refuse the VMAs). */
+/* The final dirty set *ret_only (unless *ret_all: everything goes) and the
+ * residency *ret_res. The tracker stays registered until the verdict
+ * (agent_track_end): unregistering walks every page table of the process
+ * (~19 ms per GiB), which has no place in the freeze window; the layout
+ * ignores its "uw" marks. With uffd-wp, the final collect and the residency
+ * are one PAGEMAP_SCAN walk: the written pages are those without the
+ * write-protection, and re-arming it is pointless now. */
 static int agent_frozen_memory(struct agent *a, const struct track_ranges *pending,
-			       struct track_ranges *ret, bool *ret_all)
+			       struct track_ranges *ret_only, struct track_ranges *ret_res,
+			       bool *ret_all)
 {
-	struct track_ranges fin = { 0 };
+	bool all = a->rep->tracker == TRACK_NONE || !a->opts->max_rounds || !a->track;
+	bool uffd = !all && track_get_kind(a->track) == TRACK_UFFD_WP;
+	struct track_ranges fin = { 0 }, untracked = { 0 }, both = { 0 };
+	MmEntry *mm;
 	int r = 0;
 
-	if (a->track) {
+	if (!all && !uffd)
 		r = track_collect(a->track, &fin);
-		track_stop(a->track);
-		a->track = NULL;
-	}
+	a->proc.tracked = a->track != NULL;
 	if (r == 0)
 		r = dump_mm_collect(&a->proc);
-	if (r == 0 && a->rep->tracker != TRACK_NONE && a->opts->max_rounds) {
-		struct track_ranges untracked = { 0 }, both = { 0 };
-
-		r = agent_untracked_ranges(a->proc.mm->vmas, a->proc.mm->n_vmas, &untracked);
-		if (r == 0)
-			r = precopy_ranges_union(pending, &fin, &both);
-		if (r == 0)
-			r = precopy_ranges_union(&both, &untracked, ret);
-		track_ranges_free(&untracked);
-		track_ranges_free(&both);
-	}
-	*ret_all = a->rep->tracker == TRACK_NONE || !a->opts->max_rounds;
+	if (r < 0)
+		goto out;
+	log_debug("frozen: mm collected at %.3f ms", (agent_now_ns() - a->cur.duration_ns) / 1e6);
+	mm = a->proc.mm;
+	r = agent_residency_build(a->opts->pid, mm->vmas, mm->n_vmas, ret_res, uffd ? &fin : NULL);
+	if (r == 0 && !all)
+		r = agent_untracked_ranges(mm->vmas, mm->n_vmas, &untracked);
+	if (r == 0 && !all)
+		r = precopy_ranges_union(pending, &fin, &both);
+	if (r == 0 && !all)
+		r = precopy_ranges_union(&both, &untracked, ret_only);
+out:
+	*ret_all = all;
 	track_ranges_free(&fin);
+	track_ranges_free(&untracked);
+	track_ranges_free(&both);
 	return r;
 }
 
@@ -459,27 +536,30 @@ static int agent_last_pages(struct agent *a, const struct track_ranges *pending)
 	bool all;
 	int r;
 
-	r = agent_frozen_memory(a, pending, &only, &all);
-	if (r < 0)
-		goto out;
-	mm = a->proc.mm;
 	if (a->nr_history)
 		a->round++;
-	agent_round_begin(a, only.pages, true);
+	agent_round_begin(a, 0, true);
+	r = agent_frozen_memory(a, pending, &only, &res, &all);
+	if (r < 0)
+		goto out;
+	log_debug("frozen: final dirty set, layout and residency in %.3f ms",
+		  (agent_now_ns() - a->cur.duration_ns) / 1e6);
+	mm = a->proc.mm;
+	a->cur.dirty_pages = all ? res.pages : only.pages;
 	r = agent_layout_send(a, mm->vmas, mm->n_vmas);
+	log_debug("frozen: layout sent at %.3f ms", (agent_now_ns() - a->cur.duration_ns) / 1e6);
 	if (r == 0)
 		r = agent_pages_send(a, mm->vmas, mm->n_vmas, all ? NULL : &only);
 	if (r == 0)
 		r = agent_round_end(a, true);
 	if (r == 0)
-		r = agent_residency_build(a->opts->pid, mm->vmas, mm->n_vmas, &res);
-	if (r == 0)
 		r = agent_residency_send(a, &res);
+	log_debug("frozen: %lu pages and the residency (%zu ranges) sent at %.3f ms",
+		  (unsigned long)a->cur.pages, res.count,
+		  (agent_now_ns() - a->cur.duration_ns) / 1e6);
 	a->rep->rss_bytes = res.pages * 4096ULL;
 	a->cur.duration_ns = agent_now_ns() - a->cur.duration_ns;
 	a->cur.bytes = a->conn.bytes_sent - a->round_bytes0;
-	if (all)
-		a->cur.dirty_pages = a->cur.pages;
 	if (r == 0)
 		r = agent_round_push(a);
 out:
@@ -521,6 +601,11 @@ static int agent_freeze(struct agent *a, const struct track_ranges *pending, uin
 	uint64_t t;
 	int r;
 
+	/* While it still runs: keeps the smaps page walk out of the window. */
+	r = dump_mm_snapshot_take(a->opts->pid, &a->snapshot);
+	if (r < 0 && r != -EAGAIN)
+		return r;
+	a->proc.snapshot = r == 0 ? &a->snapshot : NULL;
 	t = *ret_t0 = agent_now_ns();
 	a->frozen = true;
 	r = agent_seize(a);
@@ -569,6 +654,14 @@ static int agent_go(struct agent *a, uint64_t t0)
 	return r;
 }
 
+/* Unregisters the tracker (closing our uffd); safe when none runs. */
+static void agent_track_end(struct agent *a)
+{
+	track_stop(a->track);
+	a->track = NULL;
+	a->proc.tracked = false;
+}
+
 static void agent_after_success(struct agent *a)
 {
 	if (a->opts->images_dir) {
@@ -579,6 +672,7 @@ static void agent_after_success(struct agent *a)
 		else
 			a->rep->images_written = true;
 	}
+	agent_track_end(a);
 	a->dopts.after = a->opts->leave_stopped ? DUMP_AFTER_STOP : DUMP_AFTER_KILL;
 	dump_after(&a->dopts, &a->proc);
 	a->seized = false;
@@ -592,14 +686,14 @@ static void agent_rollback(struct agent *a, int r)
 
 	if (r != -ECONNABORTED && r != -ECONNRESET)
 		agent_conn_abort(&a->conn, reason, err_detail());
-	track_stop(a->track);
-	a->track = NULL;
+	agent_track_end(a);
 	agent_unseize(a);
 }
 
 /* After Go without a Verdict: never two copies running. */
 static void agent_keep_stopped(struct agent *a)
 {
+	agent_track_end(a);
 	a->dopts.after = DUMP_AFTER_STOP;
 	dump_after(&a->dopts, &a->proc);
 	a->seized = false;
@@ -620,12 +714,14 @@ static enum agent_outcome agent_phases(struct agent *a)
 		r = agent_precopy(a, &pending);
 	}
 	if (r == 0 && agent_cancelled())
-		r = err_setf(-EINTR, "interrupted by signal %d", (int)agent_signal);
+		r = -EINTR;
 	if (r == 0) {
 		touched = true;
 		r = agent_freeze(a, &pending, &t0);
 	}
 	track_ranges_free(&pending);
+	if (r < 0 && agent_cancelled())
+		r = err_setf(-EINTR, "cancelled by SIG%s", sigabbrev_np((int)agent_signal));
 	if (r < 0) {
 		agent_rollback(a, r);
 		return touched ? AGENT_RESUMED : AGENT_REFUSED;
@@ -647,6 +743,8 @@ int agent_run(const struct agent_opts *opts, struct agent_report *rep)
 
 	memset(rep, 0, sizeof(*rep));
 	rep->converge_reason = "";
+	rep->pid = opts->pid;
+	snprintf(rep->peer, sizeof(rep->peer), "%s:%s", opts->host, opts->port);
 	a.dopts.pid = opts->pid;
 	a.dopts.after = DUMP_AFTER_KILL;
 	a.proc.pid = opts->pid;
@@ -664,6 +762,7 @@ int agent_run(const struct agent_opts *opts, struct agent_report *rep)
 	rep->total_bytes = a.conn.bytes_sent;
 	agent_conn_close(&a.conn);
 	codec_batch_fini(&a.batch);
+	dump_mm_snapshot_fini(&a.snapshot);
 	free(a.history);
 	dump_proc_fini(&a.proc);
 	return rep->outcome == AGENT_OK ? 0 : -EIO;

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "track.h"
@@ -38,8 +39,8 @@
 
 struct agent_progress {
 	unsigned int round;
-	uint64_t pages;	    /* pages handed to the wire this round so far */
-	uint64_t bytes;	    /* bytes on the wire this round so far */
+	uint64_t pages;	      /* pages handed to the wire this round so far */
+	uint64_t bytes;	      /* bytes on the wire this round so far */
 	uint64_t total_pages; /* pages this round will send (estimate) */
 };
 
@@ -71,17 +72,19 @@ struct agent_round_stats {
 };
 
 enum agent_outcome {
-	AGENT_OK,	 /* runs at the destination; source killed or left stopped */
-	AGENT_RESUMED,	 /* failed before Go: the source runs on as before */
-	AGENT_UNKNOWN,	 /* Go sent, no Verdict: the source is kept stopped */
-	AGENT_REFUSED,	 /* failed before touching the process */
+	AGENT_OK,      /* runs at the destination; source killed or left stopped */
+	AGENT_RESUMED, /* failed before Go: the source runs on as before */
+	AGENT_UNKNOWN, /* Go sent, no Verdict: the source is kept stopped */
+	AGENT_REFUSED, /* failed before touching the process */
 };
 
 struct agent_report {
 	enum agent_outcome outcome;
 	char message[1024]; /* why it failed, for the user */
+	pid_t pid;	    /* the source process */
+	char peer[300];	    /* "HOST:PORT" of the destination */
 	enum track_kind tracker;
-	char tracker_why[512]; /* why this tracker (and not a better one) */
+	char tracker_why[512];		  /* why this tracker (and not a better one) */
 	struct agent_round_stats *rounds; /* malloc'd; agent_report_fini */
 	size_t nr_rounds;
 	const char *converge_reason; /* precopy_reason_name() of the freeze decision */
@@ -107,6 +110,18 @@ struct agent_report {
 int agent_run(const struct agent_opts *opts, struct agent_report *rep) AGENT_WUR;
 void agent_report_fini(struct agent_report *rep);
 
+/* ---- agent_report.c: the report, for people and for programs ---- */
+
+/* "ok", "resumed", "unknown", "refused". */
+const char *agent_outcome_name(enum agent_outcome outcome);
+/* Dirty rate of round i in bytes per second: its dirty set over the time it
+ * had to grow (the previous round's duration); 0 for round 0 or when unknown. */
+double agent_report_dirty_rate(const struct agent_report *rep, size_t i);
+/* The whole report as one JSON object and a newline (keys: README "Live migration"). */
+void agent_report_json(FILE *f, const struct agent_report *rep);
+/* The per-round table, the freeze window and its parts, the totals. */
+void agent_report_text(FILE *f, const struct agent_report *rep);
+
 /* ---- agent_conn.c: the socket, frames and the handshake ---- */
 
 struct wire_frame;
@@ -117,13 +132,17 @@ struct agent_conn {
 	int fd;
 	char peer[300]; /* "HOST:PORT" for messages */
 	uint64_t bytes_sent;
-	uint8_t *rbuf; /* bytes read but not yet decoded */
+	int abort_reason; /* WireAbortReason of the peer's Abort, -1 before one */
+	uint8_t *rbuf;	  /* bytes read but not yet decoded */
 	size_t rpos, rlen;
 	void *decoder; /* struct wire_decoder, opaque here */
 };
 
 /* Connects (TCP_NODELAY: nothing waits for Nagle in the freeze window). */
 int agent_conn_open(struct agent_conn *c, const char *host, const char *port) AGENT_WUR;
+/* Loads the key file once to refuse a bad one before anything else (warns when
+ * group or others may read it). */
+int agent_conn_check_key(const char *psk_file) AGENT_WUR;
 /* Hello/Challenge/AuthProof/AuthOk with the key in psk_file; -EACCES for a wrong key. */
 int agent_conn_handshake(struct agent_conn *c, const char *psk_file) AGENT_WUR;
 int agent_conn_send(struct agent_conn *c, int type, const struct ProtobufCMessage *msg) AGENT_WUR;

@@ -57,7 +57,8 @@ static int agent_conn_connect(const char *host, const char *port, int *ret_fd)
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return err_setf(-err, "cannot connect to %s:%s: %s: is migrate-dst listening there?",
+		return err_setf(-err,
+				"cannot connect to %s:%s: %s: is migrate-dst listening there?",
 				host, port, strerror(err));
 	*ret_fd = fd;
 	return 0;
@@ -70,6 +71,7 @@ int agent_conn_open(struct agent_conn *c, const char *host, const char *port)
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->abort_reason = -1;
 	snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
 	d = calloc(1, sizeof(*d));
 	c->rbuf = malloc(AGENT_RBUF_SIZE);
@@ -107,8 +109,8 @@ static int agent_conn_err(struct agent_conn *c, int err, const char *what)
 	if (err == EINTR)
 		return err_setf(-EINTR, "interrupted while %s", what);
 	if (err == EAGAIN || err == EWOULDBLOCK)
-		return err_setf(-ETIMEDOUT, "no progress for %d s while %s %s", AGENT_IO_TIMEOUT_S,
-				what, c->peer);
+		return err_setf(-ETIMEDOUT, "no progress for %d s on the connection to %s while %s",
+				AGENT_IO_TIMEOUT_S, c->peer, what);
 	return err_setf(-err, "connection to %s lost while %s: %s", c->peer, what, strerror(err));
 }
 
@@ -118,7 +120,7 @@ static int agent_conn_writev(struct agent_conn *c, struct iovec *iov, int n)
 		ssize_t w = writev(c->fd, iov, n);
 
 		if (w < 0)
-			return agent_conn_err(c, errno, "sending to");
+			return agent_conn_err(c, errno, "sending");
 		c->bytes_sent += (uint64_t)w;
 		while (n > 0 && (size_t)w >= iov->iov_len) {
 			w -= (ssize_t)iov->iov_len;
@@ -190,11 +192,23 @@ static int agent_conn_recv(struct agent_conn *c, struct wire_frame *ret)
 		c->rpos = c->rlen = 0;
 		n = read(c->fd, c->rbuf, AGENT_RBUF_SIZE);
 		if (n < 0)
-			return agent_conn_err(c, errno, "waiting for");
+			return agent_conn_err(c, errno, "waiting for an answer");
 		if (n == 0)
 			return err_setf(-ECONNRESET, "%s closed the connection", c->peer);
 		c->rlen = (size_t)n;
 	}
+}
+
+/* "AUTH" for WIRE_ABORT_AUTH: the enum's name without its prefix. */
+static const char *agent_conn_abort_name(int reason)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&wire_abort_reason__descriptor, reason);
+	const char *prefix = "WIRE_ABORT_";
+
+	if (!v)
+		return "unknown reason";
+	return strncmp(v->name, prefix, strlen(prefix)) == 0 ? v->name + strlen(prefix) : v->name;
 }
 
 static int agent_conn_peer_abort(struct agent_conn *c, const struct wire_frame *f)
@@ -207,14 +221,9 @@ static int agent_conn_peer_abort(struct agent_conn *c, const struct wire_frame *
 	if (r < 0)
 		return err_setf(-ECONNABORTED, "%s aborted (unreadable reason)", c->peer);
 	a = (WireAbort *)m;
+	c->abort_reason = (int)a->reason;
 	r = err_setf(-ECONNABORTED, "%s aborted the migration (%s): %s", c->peer,
-		     protobuf_c_enum_descriptor_get_value(&wire_abort_reason__descriptor,
-							  a->reason)
-			     ? protobuf_c_enum_descriptor_get_value(&wire_abort_reason__descriptor,
-								    a->reason)
-				       ->name
-			     : "?",
-		     a->message ? a->message : "no reason given");
+		     agent_conn_abort_name(a->reason), a->message ? a->message : "no reason given");
 	protobuf_c_message_free_unpacked(m, NULL);
 	return r;
 }
@@ -284,9 +293,38 @@ static int agent_conn_auth(struct agent_conn *c, struct auth_session *s)
 	protobuf_c_message_free_unpacked(m, NULL);
 	if (r < 0) {
 		agent_conn_abort(c, WIRE_ABORT_REASON__WIRE_ABORT_AUTH, "wrong key");
-		return err_setf(r, "%s does not know the key: it may not be the destination you "
-				   "meant; nothing was sent", c->peer);
+		return err_setf(r,
+				"%s does not know the key: it may not be the destination you "
+				"meant; nothing was sent",
+				c->peer);
 	}
+	return 0;
+}
+
+static int agent_conn_load_key(const char *psk_file, struct auth_psk *ret)
+{
+	char why[512];
+	int r;
+
+	r = auth_psk_load(psk_file, ret);
+	if (r == 0)
+		return 0;
+	/* err_setf writes where err_detail() points: copy it first. */
+	snprintf(why, sizeof(why), "%s", err_detail()[0] ? err_detail() : strerror(-r));
+	return err_setf(r, "cannot load the key file %s: %s", psk_file, why);
+}
+
+int agent_conn_check_key(const char *psk_file)
+{
+	struct auth_psk psk;
+	int r;
+
+	r = agent_conn_load_key(psk_file, &psk);
+	if (r < 0)
+		return r;
+	if (psk.loose_mode)
+		log_warn("key file %s can be read by group or others: chmod 600 it", psk_file);
+	auth_psk_fini(&psk);
 	return 0;
 }
 
@@ -296,20 +334,19 @@ int agent_conn_handshake(struct agent_conn *c, const char *psk_file)
 	struct auth_psk psk;
 	int r;
 
-	r = auth_psk_load(psk_file, &psk);
+	r = agent_conn_load_key(psk_file, &psk);
 	if (r < 0)
-		return err_setf(r, "cannot load the key file %s: %s", psk_file,
-				err_detail()[0] ? err_detail() : strerror(-r));
-	if (psk.loose_mode)
-		log_warn("key file %s can be read by group or others: chmod 600 it", psk_file);
+		return r;
 	memset(&s, 0, sizeof(s));
 	r = auth_client_start(&s, &psk);
 	auth_psk_fini(&psk);
 	if (r == 0)
 		r = agent_conn_auth(c, &s);
 	auth_session_fini(&s);
-	if (r == -ECONNABORTED)
-		return err_setf(-EACCES, "%s: check that both sides use the same --psk-file",
-				err_detail());
+	if (r == -ECONNABORTED && c->abort_reason == WIRE_ABORT_REASON__WIRE_ABORT_AUTH)
+		return err_setf(-EACCES,
+				"%s refused our key: check that both sides use the same "
+				"--psk-file; nothing was sent",
+				c->peer);
 	return r;
 }

@@ -34,6 +34,7 @@ struct agent {
 	uint64_t round_bytes0;	      /* conn.bytes_sent when it began */
 	struct precopy_round *history;
 	size_t nr_history;
+	struct dump_mm_snapshot snapshot; /* maps and smaps just before the freeze */
 };
 
 /* A SIGINT or SIGTERM arrived. */
@@ -45,8 +46,12 @@ int agent_pages_send(struct agent *a, VmaEntry *const *vmas, size_t n,
 		     const struct track_ranges *only) AGENT_WUR;
 int agent_layout_send(struct agent *a, VmaEntry **vmas, size_t n) AGENT_WUR;
 int agent_layout_read(struct agent *a, bool tracked, VmaEntry ***ret, size_t *ret_n) AGENT_WUR;
-int agent_residency_build(pid_t pid, VmaEntry *const *vmas, size_t n,
-			  struct track_ranges *ret) AGENT_WUR;
+bool agent_raced(int r);
+/* *ret: the pages a full dump holds now; *ret_written (may be NULL): those of
+ * them written since the uffd-wp tracker's last collect (all of them where it
+ * does not watch), from the same PAGEMAP_SCAN walk. */
+int agent_residency_build(pid_t pid, VmaEntry *const *vmas, size_t n, struct track_ranges *ret,
+			  struct track_ranges *ret_written) AGENT_WUR;
 int agent_residency_send(struct agent *a, const struct track_ranges *res) AGENT_WUR;
 int agent_untracked_ranges(VmaEntry *const *vmas, size_t n, struct track_ranges *ret) AGENT_WUR;
 

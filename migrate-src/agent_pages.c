@@ -86,37 +86,60 @@ int agent_layout_send(struct agent *a, VmaEntry **vmas, size_t n)
 	return agent_conn_send(&a->conn, WIRE_LAYOUT, &l.base);
 }
 
-/* Reads the layout of the running process; a mapping that vanishes between
- * reading maps and stat-ing its file is a race with the process: retry. */
+/* A failure that a process changing its mappings while we read them causes. */
+bool agent_raced(int r)
+{
+	return r == -ENOENT || r == -EINVAL || r == -EAGAIN;
+}
+
+/* Reads the layout of the running process. maps, smaps and map_files are
+ * separate reads: a process that maps and unmaps all the time (test/zoo/churn)
+ * changes between them, which looks like a vanished file or an smaps range
+ * missing from maps: read again. */
 int agent_layout_read(struct agent *a, bool tracked, VmaEntry ***ret, size_t *ret_n)
 {
 	int r = 0;
 
-	for (int tries = 0; tries < 5; tries++) {
+	for (int tries = 0; tries < 10; tries++) {
 		r = dump_mm_layout(a->opts->pid, tracked, ret, ret_n);
-		if (r != -ENOENT)
+		if (!agent_raced(r))
 			break;
+		log_debug("layout of pid %d changed while read (%s), again", a->opts->pid,
+			  err_detail());
 	}
 	return r;
 }
 
-static int agent_residency_cb(void *arg, uint64_t start, uint64_t end)
+struct agent_residency {
+	struct track_ranges *res;
+	struct track_ranges *written; /* NULL: not wanted */
+};
+
+static int agent_residency_cb(void *arg, uint64_t start, uint64_t end, bool written)
 {
-	struct track_ranges *res = arg;
+	struct agent_residency *ar = arg;
+	const struct track_ranges *res = ar->res;
 	const struct track_range *last = res->count ? &res->ranges[res->count - 1] : NULL;
+	int r;
 
 	/* The walker visits VMAs in address order; within a VMA the ranges come sorted. */
 	if (last && start < last->end)
 		return err_setf(-EINVAL, "residency range %lx below %lx", (unsigned long)start,
 				(unsigned long)last->end);
-	return track_ranges_add(res, start, end);
+	r = track_ranges_add(ar->res, start, end);
+	if (r == 0 && written && ar->written)
+		r = track_ranges_add(ar->written, start, end);
+	return r;
 }
 
-int agent_residency_build(pid_t pid, VmaEntry *const *vmas, size_t n, struct track_ranges *ret)
+int agent_residency_build(pid_t pid, VmaEntry *const *vmas, size_t n, struct track_ranges *ret,
+			  struct track_ranges *ret_written)
 {
+	struct agent_residency ar = { .res = ret, .written = ret_written };
 	const struct dump_mm_sink sink = {
 		.range_cb = agent_residency_cb,
-		.arg = ret,
+		.arg = &ar,
+		.want_written = ret_written != NULL,
 	};
 
 	return dump_mm_walk(pid, vmas, n, NULL, &sink, NULL);

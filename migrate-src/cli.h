@@ -12,6 +12,10 @@ int cli_dump(int argc, char **argv);    /* cli_dump.c */
 int cli_restore(int argc, char **argv); /* cli_restore.c */
 int cli_check(int argc, char **argv);   /* cli_check.c */
 int cli_show(int argc, char **argv);    /* cli_show.c */
+/* cli_migrate.c: `migrate --to HOST:PORT [OPTIONS] PID`; argv holds --to among
+ * its options (argv[0] is skipped). Exit 0, 1 (source resumed), 2 (usage) or
+ * SESSION_EXIT_UNKNOWN. */
+int cli_migrate(int argc, char **argv);
 
 /* main.c: reports the getopt_long() result opt ('?' unknown option, ':' missing
  * value) met while parsing argv for subcommand sub, with a usage hint, and

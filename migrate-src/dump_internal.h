@@ -31,7 +31,7 @@
 
 struct dump_thread {
 	pid_t tid;
-	bool seized; /* PTRACE_SEIZE succeeded: needs a detach */
+	bool seized;  /* PTRACE_SEIZE succeeded: needs a detach */
 	bool stopped; /* PTRACE_INTERRUPT reported its stop */
 };
 
@@ -40,7 +40,7 @@ struct dump_proc {
 	pid_t pid;
 	pid_t pgid;
 	pid_t sid;
-	bool was_stopped; /* in group stop before we seized it */
+	bool was_stopped;	     /* in group stop before we seized it */
 	struct dump_thread *threads; /* threads[0] is the main thread */
 	size_t nr_threads;
 	FdEntry **fds;
@@ -48,6 +48,23 @@ struct dump_proc {
 	TaskCoreEntry *core;
 	MmEntry *mm;
 	uint64_t brk; /* brk(0) run in the process, for MmEntry.brk */
+	bool tracked; /* under the agent's userfaultfd tracker: its "uw" is not refused */
+	const struct dump_mm_snapshot *snapshot; /* may be NULL; see dump_mm_snapshot_take */
+};
+
+/*
+ * /proc/PID/maps and smaps as read while the process still ran, just before
+ * the freeze. Reading smaps walks every page of the process (~9 ms per GiB
+ * here); when maps reads exactly the same once frozen, the layout reuses
+ * this smaps text instead, which keeps that walk out of the freeze window.
+ * What it cannot see: a madvise() or mlock() over a whole VMA (which changes
+ * VmFlags but no line of maps) between this read and the freeze.
+ */
+struct dump_mm_snapshot {
+	char *maps;
+	size_t maps_len;
+	char *smaps;
+	size_t smaps_len;
 };
 
 struct dump_tree {
@@ -87,10 +104,10 @@ int dump_core_collect(struct dump_proc *proc) DUMP_WUR;
 
 /* Which pages of a VMA kind go to the image. */
 enum dump_pages_policy {
-	DUMP_PAGES_NONE, /* file shared, vdso, vvar, vsyscall */
+	DUMP_PAGES_NONE,    /* file shared, vdso, vvar, vsyscall */
 	DUMP_PAGES_NONZERO, /* anonymous private: present or swapped, zero pages are holes */
-	DUMP_PAGES_COW, /* file private: anonymous copies only, even zero ones */
-	DUMP_PAGES_ALL, /* anonymous shared: present or swapped, zero ones too */
+	DUMP_PAGES_COW,	    /* file private: anonymous copies only, even zero ones */
+	DUMP_PAGES_ALL,	    /* anonymous shared: present or swapped, zero ones too */
 };
 
 /* Classifies a VMA: 0 and *ret_kind (a VmaKind), or -ENOTSUP with the reason. */
@@ -111,6 +128,9 @@ int dump_mm_write_pages(struct dump_proc *proc, struct page_writer *w) DUMP_WUR;
  */
 int dump_mm_layout(pid_t pid, bool tracked, VmaEntry ***ret_vmas, size_t *ret_count) DUMP_WUR;
 void dump_mm_vmas_free(VmaEntry **vmas, size_t count);
+/* Fills *ret (zeroed on entry); -EAGAIN when maps changed while smaps was read. */
+int dump_mm_snapshot_take(pid_t pid, struct dump_mm_snapshot *ret) DUMP_WUR;
+void dump_mm_snapshot_fini(struct dump_mm_snapshot *s); /* accepts a zeroed one */
 
 /*
  * Where the page walker hands the pages a dump holds. One walker serves the
@@ -119,7 +139,10 @@ void dump_mm_vmas_free(VmaEntry **vmas, size_t count);
  *    runs never span two VMAs.
  *  - vma_end_cb (may be NULL): after the last page of each VMA.
  *  - range_cb (residency): when set, contents are not read at all: each range
- *    of wanted pages is reported instead (pages_cb is then unused).
+ *    of wanted pages is reported instead (pages_cb is then unused). With
+ *    want_written, written says whether the pages lack the userfaultfd
+ *    write-protection (PAGEMAP_SCAN's PAGE_IS_WRITTEN: written since the
+ *    tracker's last collect); it is true when that cannot be known.
  *  - keep_zero: zero-content pages of anonymous private memory are handed on
  *    too (the image drops them; the wire must send them as holes since the
  *    destination may hold older contents). The shared zero page never is.
@@ -127,9 +150,10 @@ void dump_mm_vmas_free(VmaEntry **vmas, size_t count);
 struct dump_mm_sink {
 	int (*pages_cb)(void *arg, uint64_t vaddr, const void *pages, size_t nr_pages);
 	int (*vma_end_cb)(void *arg);
-	int (*range_cb)(void *arg, uint64_t start, uint64_t end);
+	int (*range_cb)(void *arg, uint64_t start, uint64_t end, bool written);
 	void *arg;
 	bool keep_zero;
+	bool want_written;
 };
 
 struct dump_mm_stats {

@@ -40,10 +40,13 @@ static void main_usage(FILE *out)
 		     "  -q, --quiet     errors only\n"
 		     "  -h, --help      this help; 'migrate SUBCOMMAND --help' for a subcommand\n"
 		     "  -V, --version   print the version\n"
-		     "  --to HOST:PORT  live migration: reserved, not implemented in this "
-		     "version\n\n"
+		     "\nLive migration (see 'migrate --to X --help'):\n"
+		     "  migrate [-v] --to HOST[:PORT] --psk-file FILE [OPTIONS] PID\n"
+		     "  exit status 0 migrated, 1 failed (source resumed), 2 usage error,\n"
+		     "  3 outcome unknown (source kept stopped)\n\n"
 		     "Examples:\n"
 		     "  migrate check\n"
+		     "  migrate -v --to 10.0.0.2:7070 --psk-file /etc/migrate.key 4120\n"
 		     "  migrate -v dump -t 4120 -D /tmp/ck          (the process is killed)\n"
 		     "  migrate -v dump -t 4120 -D /tmp/ck --leave-running\n"
 		     "  migrate -v restore -D /tmp/ck --restore-detached\n"
@@ -76,14 +79,6 @@ static const struct subcommand *main_find(const char *name)
 	return NULL;
 }
 
-static int main_refuse_live_migration(const char *target)
-{
-	log_error("live migration (--to) is not implemented in this version (asked for %s); "
-		  "use 'migrate dump' and 'migrate restore' through an image directory",
-		  target);
-	return EXIT_USAGE;
-}
-
 static enum log_level main_log_level(int verbose, bool quiet)
 {
 	if (quiet)
@@ -100,13 +95,13 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },	{ "version", no_argument, NULL, 'V' },
 		{ "to", required_argument, NULL, 'T' }, {},
 	};
-	int verbose = 0, opt;
+	int verbose = 0, opt, to_index = -1;
 	bool quiet = false;
 
 	log_set_program("migrate");
 	opterr = 0;
 	/* '+': stop at the subcommand, whose options are its own. */
-	while ((opt = getopt_long(argc, argv, "+:vqhV", options, NULL)) != -1) {
+	while (to_index < 0 && (opt = getopt_long(argc, argv, "+:vqhV", options, NULL)) != -1) {
 		switch (opt) {
 		case 'v':
 			verbose++;
@@ -121,7 +116,10 @@ int main(int argc, char **argv)
 			printf("migrate %s\n", MIGRATE_VERSION);
 			return 0;
 		case 'T':
-			return main_refuse_live_migration(optarg);
+			/* "--to X" or "--to=X": the rest, --to included, is cli_migrate's;
+			 * it gets the word before --to as its argv[0], which getopt skips. */
+			to_index = (optarg == argv[optind - 1] ? optind - 2 : optind - 1) - 1;
+			break;
 		default:
 			return cli_usage_error(NULL, opt, argv);
 		}
@@ -131,6 +129,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level(main_log_level(verbose, quiet));
+	if (to_index >= 0) {
+		optind = 0;
+		return cli_migrate(argc - to_index, argv + to_index);
+	}
 
 	if (optind >= argc) {
 		log_error("no subcommand given");
@@ -141,8 +143,8 @@ int main(int argc, char **argv)
 	if (!sub) {
 		log_error("unknown subcommand '%s'; try 'migrate --help'", argv[optind]);
 		if (argv[optind][0] >= '0' && argv[optind][0] <= '9')
-			log_error("(live migration, 'migrate --to HOST:PORT PID', is not "
-				  "implemented in this version)");
+			log_error("(live migration: 'migrate --to HOST:PORT --psk-file FILE PID', "
+				  "the PID last)");
 		return EXIT_USAGE;
 	}
 	/* The subcommand sees argv[0] == its name; optind 0 makes glibc start afresh. */

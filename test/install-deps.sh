@@ -22,6 +22,7 @@ PACKAGES=(
 	qemu-system-x86     # integration test vm_softdirty: Debian's 6.1 kernel (soft-dirty) in a VM
 	busybox-static      # vm_softdirty: the VM's userland (test/vm)
 	cpio                # vm_softdirty: packs the VM's initramfs
+	iproute2            # ip: veth pairs, bridge, addresses of test hosts (test_ipmove, test_netlock)
 )
 
 missing=()

@@ -63,7 +63,10 @@ expect 2 "option '-t' needs a value" dump -t
 expect 2 'exclude each other' dump -t 1 -D /nonexistent --leave-running --leave-stopped
 expect 2 'missing -D/--images-dir' restore
 expect 2 "invalid --pid-wait 'soon'" restore -D /nonexistent --pid-wait soon
-expect 2 'live migration \(--to\) is not implemented' --to 10.0.0.2:7000 1
+expect 2 'missing --psk-file' --to 198.18.0.2:7000 1
+expect 2 "invalid --to '198.18.0.2:notaport'" --to 198.18.0.2:notaport --psk-file /dev/null 1
+expect 2 "invalid --tracker 'magic'" --to 198.18.0.2 --psk-file /dev/null --tracker magic 1
+expect 1 'cannot load the key file /nonexistent' --to 198.18.0.2 --psk-file /nonexistent 1
 
 # check: what this kernel offers, compared with its own configuration when we can read it.
 expect 0 '' check

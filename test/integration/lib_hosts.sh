@@ -25,10 +25,24 @@
 # Live migration (migrate --to, migrate-dst):
 #	live_need                         exit 77 unless the agent and the daemon exist
 #	dst_start b [VAR=VALUE...]        migrate-dst in b on b's address, port $DST_PORT,
-#	                                  key $PSK_FILE, log $TMP/dst-b.log; DST_NSPID[b]
+#	                                  key $PSK_FILE, log $TMP/dst-b.log, TMPDIR
+#	                                  $TMP/dst-b.tmp, more options in the array
+#	                                  DST_ARGS; DST_NSPID[b]
 #	dst_stop b                        SIGTERM, waits for it to exit
-#	mig_to a PID b [OPTIONS...]       migrate --to b from a (in a's PID namespace); output
-#	                                  in $LAST_OUT, status in $MIG_RC (never dies by itself)
+#	dst_sessions b                    PIDs (seen from here) of its session processes
+#	mig_to a PID b [OPTIONS...]       migrate --to b from a (in a's PID namespace); stdout
+#	                                  in $LAST_OUT, stderr in $LAST_ERR, status in
+#	                                  $MIG_RC (never dies by itself)
+#	mig_bg a PID b [OPTIONS...]       the same in the background: MIG_BG_PID (here)
+#	                                  mig_bg_wait sets MIG_RC
+#	mig_ok a PID b [OPTIONS...]       mig_to, which must succeed
+#	mig_json EXPR                     evaluates the Python EXPR on the --json report of
+#	                                  the last migration (j: the object), prints it
+#	tracker_works NAME                `migrate check` says tracker NAME works here
+#	host_nspids b                     "NSPID COMM" of every process in b
+#	dst_assert_clean b PID WHY        nothing of a failed migration of PID is left in b:
+#	                                  no such process, no session, only its init and
+#	                                  daemon, nothing in the daemon's TMPDIR
 #
 # Mount namespaces: `ip netns exec` gives its command a private mount namespace
 # (it remounts /sys for the netns) and `unshare --mount-proc` another one, with
@@ -46,6 +60,7 @@ declare -A HOST_NETNS=() # host name -> netns name
 declare -A HOST_INIT=()  # host name -> PID (seen from here) of its hostinit
 declare -A HOST_IP=()    # host name -> its address
 declare -A DST_NSPID=()  # host name -> PID in that host of its migrate-dst
+DST_ARGS=()              # more options for migrate-dst
 HOSTS=()                 # created, in order
 HOST_SPAWNED=
 MIG_RC=0
@@ -261,9 +276,12 @@ live_need() {
 dst_start() {
 	local host=$1 i
 	shift
-	host_spawn "$host" "$TMP/dst-$host.out" env "$@" "$MIGRATE_DST" \
-		--listen "${HOST_IP[$host]}:$DST_PORT" --psk-file "$PSK_FILE" \
-		--log "$TMP/dst-$host.log"
+	# Its temporary files go to a directory of its own, which must be empty
+	# whenever no migration runs (dst_assert_clean).
+	mkdir -p "$TMP/dst-$host.tmp"
+	host_spawn "$host" "$TMP/dst-$host.out" env TMPDIR="$TMP/dst-$host.tmp" "$@" \
+		"$MIGRATE_DST" --listen "${HOST_IP[$host]}:$DST_PORT" --psk-file "$PSK_FILE" \
+		--log "$TMP/dst-$host.log" "${DST_ARGS[@]}"
 	DST_NSPID[$host]=$HOST_SPAWNED
 	for ((i = 0; i < 100; i++)); do
 		host_run "$host" ss -Hltn "sport = :$DST_PORT" 2>/dev/null | grep -q . && return 0
@@ -281,22 +299,133 @@ dst_stop() {
 }
 
 # mig_to SRC PID DST [OPTIONS...]: the agent runs in SRC (it names the process
-# by its PID there); each run gets its own output file, also in $LAST_OUT.
+# by its PID there); each run gets its own output files, also in $LAST_OUT
+# (stdout: the report) and $LAST_ERR (stderr: messages).
 mig_to() {
-	local src=$1 pid=$2 dst=$3
+	mig_prepare "$@"
 	shift 3
+	host_run "$MIG_SRC" timeout "$MIG_TIMEOUT" "$MIGRATE" \
+		--to "${HOST_IP[$MIG_DST]}:$DST_PORT" --psk-file "$PSK_FILE" "$@" "$MIG_PID" \
+		>"$LAST_OUT" 2>"$LAST_ERR" || MIG_RC=$?
+}
+
+mig_prepare() {
+	MIG_SRC=$1
+	MIG_PID=$2
+	MIG_DST=$3
 	MIG_COUNT=$((MIG_COUNT + 1))
 	LAST_OUT=$TMP/mig-$MIG_COUNT.out
+	LAST_ERR=$TMP/mig-$MIG_COUNT.err
 	MIG_RC=0
-	host_run "$src" timeout "$MIG_TIMEOUT" "$MIGRATE" --to "${HOST_IP[$dst]}:$DST_PORT" \
-		--psk-file "$PSK_FILE" "$@" "$pid" >"$LAST_OUT" 2>&1 || MIG_RC=$?
+}
+
+# mig_bg SRC PID DST [OPTIONS...]: mig_to in the background, for a test that
+# acts while the migration runs; MIG_BG_PID is the PID here of the nsenter
+# that waits for the agent (it exits with the agent's status).
+mig_bg() {
+	mig_prepare "$@"
+	shift 3
+	(
+		hosts_close_fds
+		exec nsenter -t "${HOST_INIT[$MIG_SRC]}" -n -p -m -- timeout "$MIG_TIMEOUT" \
+			"$MIGRATE" --to "${HOST_IP[$MIG_DST]}:$DST_PORT" --psk-file "$PSK_FILE" \
+			"$@" "$MIG_PID" >"$LAST_OUT" 2>"$LAST_ERR"
+	) &
+	# (nsenter forks the agent into SRC's PID namespace: host_destroy ends it)
+	MIG_BG_PID=$!
+}
+
+# mig_bg_wait: waits for the background migration (MIG_TIMEOUT at most:
+# timeout ends it), sets MIG_RC.
+mig_bg_wait() {
+	MIG_RC=0
+	wait "$MIG_BG_PID" || MIG_RC=$?
+}
+
+# mig_what: the last migration's status and output, for failure messages.
+mig_what() {
+	echo "migrate --to ${HOST_IP[$MIG_DST]} of pid $MIG_PID in $MIG_SRC exited $MIG_RC;" \
+		"stderr: $(tail -n 8 "$LAST_ERR" 2>/dev/null); stdout: $(tail -n 4 "$LAST_OUT")"
 }
 
 # mig_ok SRC PID DST [OPTIONS...]: the migration must succeed.
 mig_ok() {
 	mig_to "$@"
-	[ "$MIG_RC" -eq 0 ] || die "migrate --to $3 of pid $2 in $1 failed ($MIG_RC)," \
-		"expected success: $(tail -n 8 "$LAST_OUT")"
+	[ "$MIG_RC" -eq 0 ] || die "expected success: $(mig_what)"
+}
+
+# mig_rc_is RC WHAT: the last migration exited with RC.
+mig_rc_is() {
+	[ "$MIG_RC" -eq "$1" ] || die "$2: expected exit status $1, saw: $(mig_what)"
+}
+
+# mig_json EXPR: EXPR (Python, j is the parsed report) evaluated on the --json
+# report the last migration printed; a list prints one item per line.
+mig_json() {
+	python3 - "$LAST_OUT" "$1" <<'PY' || die "cannot read '$1' from the --json report $LAST_OUT"
+import json, sys
+j = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2], {"j": j})
+for x in (v if isinstance(v, list) else [v]):
+    print(str(x).lower() if isinstance(x, bool) else x)
+PY
+}
+
+tracker_works() {
+	[ "$1" = none ] && return 0
+	"$MIGRATE" check --json 2>/dev/null | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+sys.exit(0 if any(p["name"] == sys.argv[1] and p["status"] == "ok" for p in j["probes"]) else 1)
+' "$1"
+}
+
+# dst_sessions HOST: the daemon's children, which are its session processes.
+dst_sessions() {
+	local pid
+	pid=$(host_pid "$1" "${DST_NSPID[$1]}") || return 0
+	cat /proc/"$pid"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . || true
+}
+
+# host_nspids HOST: "NSPID COMM" of every process of HOST's PID namespace.
+host_nspids() {
+	local ns_ino p
+	ns_ino=$(readlink "/proc/${HOST_INIT[$1]}/ns/pid") || return 1
+	for p in $(ip netns pids "${HOST_NETNS[$1]}" 2>/dev/null); do
+		[ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$ns_ino" ] || continue
+		echo "$(awk '/^NSpid:/ { print $NF }' "/proc/$p/status" 2>/dev/null)" \
+			"$(cat "/proc/$p/comm" 2>/dev/null)"
+	done
+}
+
+# dst_assert_clean HOST PID WHY: after a failed migration of PID into HOST,
+# nothing of it is left there (within 10 s: the session may still be
+# unwinding): no process PID, no session process, no other process than the
+# init and the daemon, an empty TMPDIR, no image directory of PID when the
+# daemon writes them (DST_ARGS has --images-dir DIR: DIR/PID-TIME/ are the
+# images of migrations that succeeded; PID 0: no failed migration to look
+# for); and the daemon still runs.
+dst_assert_clean() {
+	local host=$1 pid=$2 why=$3 i left=
+	host_wait_gone "$host" "$pid" 10
+	for ((i = 0; i < 100; i++)); do
+		left=$(host_nspids "$host" | awk -v d="${DST_NSPID[$host]}" '$1 != 1 && $1 != d')
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	[ -z "$left" ] || die "$why: expected only the init and migrate-dst in host $host," \
+		"also found: $(echo "$left" | tr '\n' ' ')"
+	left=$(ls -A "$TMP/dst-$host.tmp" 2>/dev/null) || true
+	[ -z "$left" ] || die "$why: temporary files left by migrate-dst in host $host: $left"
+	for ((i = 0; pid != 0 && i < ${#DST_ARGS[@]} - 1; i++)); do
+		[ "${DST_ARGS[i]}" = --images-dir ] || continue
+		left=$(ls -A "${DST_ARGS[i + 1]}" 2>/dev/null |
+			grep -E "(^|[^0-9])$pid([^0-9]|\$)") || true
+		[ -z "$left" ] || die "$why: migrate-dst in host $host left an image directory" \
+			"of the failed migration of pid $pid: ${DST_ARGS[i + 1]}/$left"
+	done
+	host_alive "$host" "${DST_NSPID[$host]}" ||
+		die "$why: migrate-dst in host $host died, expected it to serve on"
 }
 
 # host_reach FROM TO: a TCP connection from FROM to TO's address works (there

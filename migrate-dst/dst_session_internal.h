@@ -1,0 +1,113 @@
+/*
+ * dst_session_internal: what the files of a session share.
+ *
+ *	session.c        session_run: socket, frames, handshake, dispatch, Abort, Go/Verdict
+ *	session_pages.c  Start, Layout, PageBatch (zero runs), Residency: the staged memory
+ *	session_image.c  ImageRecords, Commit (the task assembled and checked), --images-dir
+ *	session_fsm.c    the order of frames (pure)
+ */
+#ifndef MIGRATE_DST_SESSION_INTERNAL_H
+#define MIGRATE_DST_SESSION_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dst_session.h"
+#include "image.h"
+#include "restore.h"
+#include "wire.h"
+
+/* All ImageRecords of one session together (a core record is ~3 KiB a thread). */
+#define SESSION_MAX_RECORD_BYTES (256ULL << 20)
+#define SESSION_MAX_FDS (1U << 20)
+
+/* A sorted set of disjoint, non-adjacent page ranges. */
+struct session_ranges {
+	struct restore_range *r;
+	size_t n;
+	size_t cap;
+};
+
+/* Why a handler failed, for the Abort: the handler sets it with session_fail(). */
+struct session_failure {
+	int reason; /* WireAbortReason */
+	int error;  /* negative errno */
+	char message[1024];
+};
+
+struct session {
+	int fd;
+	const struct session_opts *opts;
+	struct wire_decoder dec;
+	uint8_t *rbuf;
+	size_t rpos, rlen;
+	enum session_state state;
+	struct auth_session auth;
+	bool peer_gone;	       /* EOF, reset, its own Abort or a Verdict: no Abort to send */
+	uint64_t wait_from_ns; /* when the current wait for the peer began */
+	struct session_failure fail;
+
+	uint32_t pid;	/* from Start; every pid on the wire must be this one */
+	uint32_t round; /* the round being received */
+	bool want_images;
+	struct restore_opts ropts;
+	struct restore_proc *proc;
+	bool resumed;
+	WireLayout *layout;	       /* the last one applied (owned) */
+	struct session_ranges written; /* pages we wrote into the puppet since they read zero */
+	WireResidency *residency;      /* owned */
+
+	InventoryEntry *inv; /* the records (owned) */
+	PstreeEntry *pstree;
+	TaskCoreEntry *core;
+	MmEntry *mm;
+	FdEntry **fds;
+	size_t fd_count, fd_cap;
+	uint64_t record_bytes;
+	bool images_written;   /* in opts->images_tmp, not yet published */
+	char images_stamp[32]; /* UTC time of Commit, for the directory's name */
+
+	/* Timings (CLOCK_MONOTONIC ns): this round's apply work, the final window's parts. */
+	uint64_t round_apply_ns;
+	uint64_t layout_at_ns;	 /* when this round's Layout arrived */
+	uint64_t last_layout_ns; /* what applying it took */
+	uint64_t final_at_ns;	 /* when the final round's Layout arrived */
+	uint64_t final_layout_ns, final_pages_ns, finish_ns, resume_ns;
+};
+
+uint64_t session_now_ns(void);
+/* Records why the session fails (reason: WireAbortReason); returns err (negative). */
+int session_fail(struct session *s, int reason, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* session_fail(RESTORE) with the restore engine's sentence (its last error line). */
+int session_fail_restore(struct session *s, int err, const char *what);
+/* Exits the process with SESSION_EXIT_FAULT when SESSION_FAULT_ENV names point. */
+void session_fault_point(struct session *s, const char *point);
+int session_send(struct session *s, unsigned int type, const ProtobufCMessage *msg) SESSION_WUR;
+
+/* session_pages.c */
+int session_on_start(struct session *s, const WireStart *m) SESSION_WUR;
+int session_on_layout(struct session *s, WireLayout *m) SESSION_WUR; /* takes m */
+int session_on_pages(struct session *s, const struct wire_frame *f) SESSION_WUR;
+int session_on_round_end(struct session *s, const WireRoundEnd *m) SESSION_WUR;
+int session_on_residency(struct session *s, WireResidency *m) SESSION_WUR; /* takes m */
+void session_pages_fini(struct session *s);
+
+int session_ranges_add(struct session_ranges *set, uint64_t start, uint64_t end) SESSION_WUR;
+/* The first range of set that ends after addr (set->n if none). */
+size_t session_ranges_find(const struct session_ranges *set, uint64_t addr);
+void session_ranges_fini(struct session_ranges *set);
+/* The VMA of the current layout holding addr, or NULL. */
+const VmaEntry *session_layout_find(const WireLayout *l, uint64_t addr);
+/* VMA kinds whose pages travel (image.c's rule): anonymous, heap, stack, file-private. */
+bool session_vma_holds_pages(const VmaEntry *v);
+
+/* session_image.c */
+int session_on_record(struct session *s, const WireImageRecord *m) SESSION_WUR;
+int session_on_commit(struct session *s) SESSION_WUR;
+/* The images written at Commit get their name DIR/<pid>-<time> (once the process runs). */
+void session_images_publish(struct session *s);
+void session_image_fini(struct session *s);
+
+#endif
