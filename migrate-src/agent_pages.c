@@ -67,6 +67,7 @@ int agent_pages_send(struct agent *a, VmaEntry *const *vmas, size_t n,
 		.pages_cb = agent_pages_cb,
 		.arg = a,
 		.keep_zero = true,
+		.may_vanish = !a->frozen,
 	};
 	int r;
 

@@ -154,11 +154,18 @@ struct dump_mm_sink {
 	void *arg;
 	bool keep_zero;
 	bool want_written;
+	/* The process runs (pre-copy): a page that cannot be read was unmapped
+	 * since the layout was read; it goes out as zeros instead of failing the
+	 * walk. Safe because whatever is mapped there later is a new VMA, which
+	 * the trackers report whole, and the frozen layout and residency decide
+	 * what the destination keeps. */
+	bool may_vanish;
 };
 
 struct dump_mm_stats {
 	uint64_t pages;	       /* pages handed on (or reported, for range_cb) */
 	uint64_t zero_skipped; /* zero pages left out */
+	uint64_t vanished;     /* pages unmapped while read (may_vanish) */
 	double read_ms;	       /* process_vm_readv and /proc/PID/mem */
 	double emit_ms;	       /* zero checks and the sink */
 };

@@ -487,6 +487,15 @@ static int dump_mm_batch_pread(struct dump_mm_batch *b, size_t from, size_t to)
 			uint64_t addr = (uint64_t)(uintptr_t)b->riov[i].iov_base + (s - off);
 			ssize_t n = pread(b->mem_fd, b->buf + s, e - s, (off_t)addr);
 
+			if (n <= 0 && b->sink->may_vanish) {
+				size_t next = (s / DUMP_PAGE + 1) * DUMP_PAGE;
+
+				next = next < e ? next : e;
+				memset(b->buf + s, 0, next - s);
+				b->stats.vanished++;
+				s = next;
+				continue;
+			}
 			if (n <= 0)
 				return err_setf(n < 0 ? -errno : -EIO,
 						"cannot read page %lx of pid %d: %s",
