@@ -109,3 +109,7 @@ grep '^PASS\|^FAIL' "$log" | sed 's/^/    /'
 grep -q '^PASS' "$log" || die "the restored counter reported a failure"
 echo
 echo "demo passed: the counter went on from $stopped_at to $(last_count) across a dump and a restore"
+
+# Part two: the same counter program, moved live between two namespaced hosts.
+say "6. live migration: test/demo_migrate.sh"
+bash "$(dirname "$0")/demo_migrate.sh" "$build"
