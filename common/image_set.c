@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "tcp_repair.h"
 
 #define IMAGE_HINT "the image is damaged or incomplete: dump again"
 /* x86_64 user space ends below 1 << 47 (4-level paging); only [vsyscall] lives above. */
@@ -244,11 +245,44 @@ static int image_cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* An fd's kind and its socket state agree; a socket's state is coherent (tcp_repair). */
+static int image_check_fd(pid_t pid, const FdEntry *e)
+{
+	int r;
+
+	switch (e->kind) {
+	case FD_KIND__FD_REG:
+	case FD_KIND__FD_TTY:
+	case FD_KIND__FD_DEVNULL:
+		if (e->inet)
+			return err_setf(-EBADMSG, "files-%d.img: fd %u is a file with socket state",
+					(int)pid, e->fd);
+		return 0;
+	case FD_KIND__FD_INET_SOCKET:
+		if (!e->inet)
+			return err_setf(-EBADMSG, "files-%d.img: fd %u is a socket without its state",
+					(int)pid, e->fd);
+		r = tcp_repair_entry_check(e->inet);
+		if (r < 0)
+			return err_setf(-EBADMSG, "files-%d.img: fd %u: %s", (int)pid, e->fd,
+					err_detail());
+		return 0;
+	default:
+		return err_setf(-EBADMSG, "files-%d.img: fd %u has an unknown kind %d", (int)pid,
+				e->fd, (int)e->kind);
+	}
+}
+
 static int image_check_files(pid_t pid, FdEntry **fds, size_t n)
 {
 	uint32_t *nums;
 	int r = 0;
 
+	for (size_t i = 0; i < n; i++) {
+		r = image_check_fd(pid, fds[i]);
+		if (r < 0)
+			return r;
+	}
 	if (n < 2)
 		return 0;
 	nums = malloc(n * sizeof(*nums));

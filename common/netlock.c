@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #define TABLE_PREFIX "migrate_lock_"
+/* NETLOCK_F_PERSIST: a prefix cleanup_stale() does not parse, so never judges stale. */
+#define TABLE_PREFIX_PERSIST "migrate_dumplock_"
 #define CHAIN_IN "in"
 #define CHAIN_OUT "out"
 /* Before conntrack (-200): a dropped packet leaves no connection-tracking state. */
@@ -518,7 +520,7 @@ static int proc_start_time(pid_t pid, unsigned long long *ret)
 	return 0;
 }
 
-static int table_name_new(char *name, size_t size)
+static int table_name_new(char *name, size_t size, unsigned int flags)
 {
 	static atomic_uint counter;
 	unsigned long long start;
@@ -526,8 +528,9 @@ static int table_name_new(char *name, size_t size)
 
 	if (r < 0)
 		return err_setf(r, "reading own start time: %s", strerror(-r));
-	snprintf(name, size, TABLE_PREFIX "%d_%llu_%u", (int)getpid(), start,
-		 atomic_fetch_add(&counter, 1));
+	snprintf(name, size, "%s%d_%llu_%u",
+		 (flags & NETLOCK_F_PERSIST) ? TABLE_PREFIX_PERSIST : TABLE_PREFIX, (int)getpid(),
+		 start, atomic_fetch_add(&counter, 1));
 	return 0;
 }
 
@@ -619,7 +622,9 @@ int netlock_acquire(int netns_fd, const struct netlock_conn *conns, size_t n, un
 	lock = calloc(1, sizeof(*lock));
 	if (!lock)
 		return -ENOMEM;
-	r = table_name_new(lock->table, sizeof(lock->table));
+	if (flags & NETLOCK_F_PERSIST)
+		flags |= NETLOCK_F_NOT_OWNED;
+	r = table_name_new(lock->table, sizeof(lock->table), flags);
 	if (r == 0)
 		r = build_lock(&b, lock->table, conns, n, flags);
 	lock->fd = r < 0 ? -1 : nf_socket_in(netns_fd);
@@ -680,6 +685,18 @@ int netlock_release(struct netlock **lockp)
 	log_debug("network lock %s released: %d", lock->table, r);
 	free(lock);
 	return r;
+}
+
+void netlock_leave(struct netlock **lockp)
+{
+	struct netlock *lock = lockp ? *lockp : NULL;
+
+	if (!lock)
+		return;
+	*lockp = NULL;
+	log_debug("network lock %s left in place", lock->table);
+	close(lock->fd);
+	free(lock);
 }
 
 const char *netlock_table_name(const struct netlock *lock)
@@ -836,6 +853,25 @@ int netlock_cleanup_stale(int netns_fd, unsigned int *ret_removed)
 	if (fd >= 0)
 		close(fd);
 	return r < 0 ? r : 0;
+}
+
+int netlock_remove_table(int netns_fd, const char *name)
+{
+	int fd, r;
+
+	if (!name || strlen(name) >= NAME_MAX_LEN ||
+	    (strncmp(name, TABLE_PREFIX, strlen(TABLE_PREFIX)) != 0 &&
+	     strncmp(name, TABLE_PREFIX_PERSIST, strlen(TABLE_PREFIX_PERSIST)) != 0))
+		return err_setf(EINVAL, "'%s' is not the name of a network lock table",
+				name ? name : "(null)");
+	fd = nf_socket_in(netns_fd);
+	if (fd < 0)
+		return fd;
+	r = delete_tables(fd, &name, 1);
+	close(fd);
+	if (r == 0)
+		log_debug("network lock: removed table %s", name);
+	return r;
 }
 
 int netlock_table_exists(int netns_fd, const char *name)

@@ -80,6 +80,11 @@ struct netlock;
  * only netlock_release() or, after a crash, netlock_cleanup_stale() remove it. */
 #define NETLOCK_F_NOT_OWNED (1u << 0)
 
+/* A lock meant to outlive its owner on purpose (a local dump whose connections wait for
+ * `migrate restore`): not owned, and named "migrate_dumplock_..." so that
+ * netlock_cleanup_stale() leaves it alone; netlock_remove_table() removes it by name. */
+#define NETLOCK_F_PERSIST (1u << 1)
+
 /* Most connections one lock takes (two rules each). */
 #define NETLOCK_MAX_CONNS 4096
 
@@ -109,6 +114,13 @@ int netlock_acquire(int netns_fd, const struct netlock_conn *conns, size_t n, un
  */
 int netlock_release(struct netlock **lockp);
 
+/*
+ * Frees the lock and closes its netlink socket but leaves its table in the kernel, and sets
+ * *lockp to NULL (NULL is fine): how a local dump hands a NETLOCK_F_PERSIST lock over to the
+ * restore (netlock_remove_table()). An owned table goes with the socket, as after a crash.
+ */
+void netlock_leave(struct netlock **lockp);
+
 /* The lock's table name ("migrate_lock_..."), for messages and tests. */
 const char *netlock_table_name(const struct netlock *lock);
 
@@ -121,6 +133,13 @@ const char *netlock_table_name(const struct netlock *lock);
  */
 int netlock_cleanup_stale(int netns_fd, unsigned int *ret_removed)
 	__attribute__((warn_unused_result));
+
+/*
+ * Deletes the lock table called name (a "migrate_lock_..." or "migrate_dumplock_..." name,
+ * as netlock_table_name() gave it; anything else is refused with -EINVAL) from netns_fd:
+ * how `migrate restore` ends a persistent lock. -ENOENT when there is no such table.
+ */
+int netlock_remove_table(int netns_fd, const char *name) __attribute__((warn_unused_result));
 
 /*
  * Whether an inet table of that name exists in netns_fd: 1 yes, 0 no, or

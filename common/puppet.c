@@ -79,6 +79,7 @@
  * foreign si_code (then the sender's siginfo is replaced by ours: SI_TKILL).
  */
 #include "puppet.h"
+#include "compat.h"
 
 #include "err.h"
 #include "log.h"
@@ -767,4 +768,64 @@ void puppet_release(struct puppet *p)
 	p->scratch = 0;
 	p->scratch_size = 0;
 	p->scratch_used = 0;
+}
+
+/* Runs nr in the task; a failure of the call itself becomes the error, named by what. */
+static int puppet_call_checked(struct puppet *p, const char *what, long *ret, long nr,
+			       uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	long rv;
+	int r = puppet_syscall6(p, &rv, nr, a1, a2, a3, 0, 0, 0);
+
+	if (r < 0)
+		return r;
+	if (rv < 0 && rv > -4096)
+		return err_setf((int)rv, "tid %d: remote %s: %s", p->tid, what, strerror((int)-rv));
+	if (ret)
+		*ret = rv;
+	return 0;
+}
+
+/* pidfd_getfd rather than SCM_RIGHTS: no unix socket has to be made and connected inside
+ * the task first, and it is three remote calls whatever the fd. */
+int puppet_install_fd(struct puppet *p, int local_fd, int target_fd, bool cloexec)
+{
+	long pidfd = -1, copy = -1, rv;
+	int r;
+
+	if (local_fd < 0 || target_fd < 0)
+		return err_setf(-EBADF, "tid %d: cannot install fd %d as %d", p->tid, local_fd,
+				target_fd);
+	r = puppet_call_checked(p, "pidfd_open", &pidfd, SYS_pidfd_open, (uint64_t)getpid(), 0,
+				0);
+	/* The pidfd took the wanted number (the lowest free one): move it out of the way. */
+	if (r == 0 && pidfd == target_fd) {
+		long moved;
+
+		r = puppet_call_checked(p, "fcntl(F_DUPFD_CLOEXEC)", &moved, SYS_fcntl,
+					(uint64_t)pidfd, F_DUPFD_CLOEXEC, (uint64_t)target_fd + 1);
+		if (r == 0 && puppet_syscall6(p, &rv, SYS_close, (uint64_t)pidfd, 0, 0, 0, 0, 0) < 0)
+			log_debug("tid %d: remote close(%ld) failed, ignoring", p->tid, pidfd);
+		pidfd = r == 0 ? moved : pidfd;
+	}
+	if (r == 0)
+		r = puppet_call_checked(p, "pidfd_getfd", &copy, SYS_pidfd_getfd, (uint64_t)pidfd,
+					(uint64_t)local_fd, 0);
+	if (r == 0 && copy != target_fd)
+		r = puppet_call_checked(p, "dup2", NULL, SYS_dup2, (uint64_t)copy,
+					(uint64_t)target_fd, 0);
+	/* pidfd_getfd gives FD_CLOEXEC; dup2 gives a target without it. */
+	if (r == 0 && copy != target_fd && cloexec)
+		r = puppet_call_checked(p, "fcntl(F_SETFD)", NULL, SYS_fcntl, (uint64_t)target_fd,
+					F_SETFD, FD_CLOEXEC);
+	if (r == 0 && copy == target_fd && !cloexec)
+		r = puppet_call_checked(p, "fcntl(F_SETFD)", NULL, SYS_fcntl, (uint64_t)target_fd,
+					F_SETFD, 0);
+	/* A failed close changes nothing for the task; the first error is the one to tell. */
+	if (copy >= 0 && copy != target_fd &&
+	    puppet_syscall6(p, &rv, SYS_close, (uint64_t)copy, 0, 0, 0, 0, 0) < 0)
+		log_debug("tid %d: remote close(%ld) failed, ignoring", p->tid, copy);
+	if (pidfd >= 0 && puppet_syscall6(p, &rv, SYS_close, (uint64_t)pidfd, 0, 0, 0, 0, 0) < 0)
+		log_debug("tid %d: remote close(%ld) failed, ignoring", p->tid, pidfd);
+	return r;
 }

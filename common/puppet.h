@@ -92,6 +92,16 @@ int puppet_mem_write(struct puppet *p, uint64_t addr, const void *buf, size_t le
 /* munmap the scratch area; the task's instruction at the point of the call is
  * gone, so the trap is taken as a SIGSEGV stop and swallowed. */
 int puppet_unmap_scratch(struct puppet *p) PUPPET_WUR;
+/*
+ * Puts a copy of our own fd local_fd into the task at number target_fd (replacing what was
+ * there), with FD_CLOEXEC as cloexec says: the task runs pidfd_open(our pid) and
+ * pidfd_getfd() on it, then dup2. Needs ptrace rights over us in the task (root with
+ * CAP_SYS_PTRACE: the restore puppet before its credentials are set), and the task in our
+ * PID namespace. We keep local_fd. A failure leaves nothing new in the task but the errno
+ * (pidfd_getfd's -EPERM: not allowed; -EBADF: target_fd out of the task's RLIMIT_NOFILE).
+ */
+int puppet_install_fd(struct puppet *p, int local_fd, int target_fd, bool cloexec) PUPPET_WUR;
+
 /* Puts back the registers and signal mask saved by puppet_init; the task stays stopped. */
 int puppet_fini(struct puppet *p) PUPPET_WUR;
 /* Forgets saved state without touching the task (restore: the image provides the registers). */

@@ -669,16 +669,35 @@ static int bind_local(int fd, const TcpSocketEntry *e)
 	return OPT_SET(fd, SOL_IP, IP_FREEBIND, 0);
 }
 
+/*
+ * connect() routes from the local address, which a live migration with --move-ip adds
+ * to this host only later (IP_FREEBIND covers bind(), not the route): a transparent
+ * socket may route from an address not assigned here. Best effort (it needs
+ * CAP_NET_ADMIN or CAP_NET_RAW), and switched off again after connect(): the process
+ * never asked for it.
+ */
+static void transparent_set(int fd, uint32_t family, int on)
+{
+	if (family == AF_INET6)
+		(void)setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &on, sizeof(on));
+	else
+		(void)setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on));
+}
+
 static int connect_peer(int fd, const TcpSocketEntry *e)
 {
 	struct sockaddr_storage ss;
 	/* The kernel uses the scope only for a link-local peer, which is on our link. */
 	socklen_t len = addr_build(e->family, &e->dst_addr, e->dst_port, e->scope_id, &ss);
 	char text[INET6_ADDRSTRLEN] = "?";
+	int rc, err;
 
-	if (connect(fd, (struct sockaddr *)&ss, len) == 0)
+	transparent_set(fd, e->family, 1);
+	rc = connect(fd, (struct sockaddr *)&ss, len);
+	err = errno;
+	transparent_set(fd, e->family, 0);
+	if (rc == 0)
 		return 0;
-	int err = errno;
 	inet_ntop(e->family, e->dst_addr.data, text, sizeof(text));
 	return err_setf(err, "connect to [%s]:%u: %s%s", text, e->dst_port, strerror(err),
 			err == EADDRNOTAVAIL ? " (is the old socket still open?)" : "");

@@ -266,6 +266,29 @@ static int wire_layout_check(const WireLayout *m)
 	return wire_ranges_check(m->reset, m->n_reset, "Layout: reset");
 }
 
+/* Addresses of --move-ip: a family's length, a prefix of that family. */
+static int wire_go_check(const WireGo *m)
+{
+	if (m->n_move_addrs > WIRE_MAX_MOVE_ADDRS)
+		return err_setf(-EBADMSG, "Go: %zu addresses to move, more than %u",
+				m->n_move_addrs, WIRE_MAX_MOVE_ADDRS);
+	for (size_t i = 0; i < m->n_move_addrs; i++) {
+		const WireMoveAddr *a = m->move_addrs[i];
+		unsigned int bits = (unsigned int)a->addr.len * 8;
+
+		if (a->addr.len != 4 && a->addr.len != 16)
+			return err_setf(-EBADMSG, "Go: address %zu is %zu bytes, not 4 or 16", i,
+					a->addr.len);
+		if (a->prefixlen == 0 || a->prefixlen > bits)
+			return err_setf(-EBADMSG, "Go: address %zu has prefix length %u (1-%u)", i,
+					a->prefixlen, bits);
+		if (a->ifname && strlen(a->ifname) >= 16)
+			return err_setf(-EBADMSG, "Go: address %zu: interface name of %zu bytes", i,
+					strlen(a->ifname));
+	}
+	return 0;
+}
+
 /* Field checks protobuf cannot express: fixed sizes, known kinds, ranges. */
 static int wire_message_check(unsigned int type, const ProtobufCMessage *msg)
 {
@@ -291,6 +314,8 @@ static int wire_message_check(unsigned int type, const ProtobufCMessage *msg)
 	case WIRE_RESIDENCY:
 		return wire_ranges_check(((const WireResidency *)msg)->resident,
 					 ((const WireResidency *)msg)->n_resident, "Residency");
+	case WIRE_GO:
+		return wire_go_check((const WireGo *)msg);
 	}
 	return 0;
 }

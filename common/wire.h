@@ -72,6 +72,13 @@
 
 /* Hello.features */
 #define WIRE_FEATURE_LZ4 (1ULL << 0)
+/* Sockets in the files records, Commit.move_ip, Go.move_addrs, the network
+ * timings of Ready and Verdict: a client migrating a process with inet sockets
+ * needs a server that has it. */
+#define WIRE_FEATURE_NET (1ULL << 1)
+
+/* Addresses one Go may move (--move-ip). */
+#define WIRE_MAX_MOVE_ADDRS 256U
 
 enum wire_type {
 	WIRE_HELLO = 1,

@@ -29,6 +29,7 @@ struct server_opts {
 	const char *psk_file;
 	const char *images_dir;
 	const char *log_file;
+	const char *move_ip_dev; /* --move-ip-dev IFNAME: where addresses moved here go */
 	unsigned int max_sessions;
 	enum log_level level;
 	bool help;

@@ -38,10 +38,11 @@
 
 struct session_opts {
 	const struct auth_psk *psk;
-	const char *images_dir; /* NULL: no image directory */
-	const char *images_tmp; /* where they are written until the process runs, in images_dir */
-	const char *peer;	/* "ADDR:PORT" of the client, for messages */
-	unsigned int id;	/* the daemon's session number, for messages */
+	const char *images_dir;	 /* NULL: no image directory */
+	const char *images_tmp;	 /* where they are written until the process runs, in images_dir */
+	const char *peer;	 /* "ADDR:PORT" of the client, for messages */
+	unsigned int id;	 /* the daemon's session number, for messages */
+	const char *move_ip_dev; /* --move-ip-dev: where moved addresses go; NULL: by route */
 };
 
 /* Removes an image directory (its files, then itself); nothing if there is none. The daemon

@@ -5,6 +5,7 @@
  *	session_pages.c  Start, Layout, PageBatch (zero runs), Residency: the staged memory
  *	session_image.c  ImageRecords, Commit (the task assembled and checked), --images-dir
  *	session_fsm.c    the order of frames (pure)
+ *	session_net.c    sockets held in repair mode until Go, addresses checked and claimed
  */
 #ifndef MIGRATE_DST_SESSION_INTERNAL_H
 #define MIGRATE_DST_SESSION_INTERNAL_H
@@ -29,6 +30,21 @@ struct session_ranges {
 	size_t cap;
 };
 
+struct ipmove_addr;
+struct ipmove_undo;
+
+/* The network handover of one session (session_net.c). */
+struct session_net {
+	bool move_ip;	      /* Commit.move_ip */
+	unsigned int sockets; /* inet sockets among the files records */
+	int *held;	      /* our copies of the puppet's connections, in repair mode */
+	size_t nr_held;
+	struct ipmove_undo *claims; /* addresses claimed at Go, for the undo */
+	size_t nr_claims;
+	uint64_t restore_ns; /* the engine's re-creation of the sockets (restore_timings) */
+	uint64_t check_ns, claim_ns, resume_ns;
+};
+
 /* Why a handler failed, for the Abort: the handler sets it with session_fail(). */
 struct session_failure {
 	int reason; /* WireAbortReason */
@@ -47,6 +63,7 @@ struct session {
 	bool peer_gone;	       /* EOF, reset, its own Abort or a Verdict: no Abort to send */
 	uint64_t wait_from_ns; /* when the current wait for the peer began */
 	struct session_failure fail;
+	struct session_net net;
 
 	uint32_t pid;	/* from Start; every pid on the wire must be this one */
 	uint32_t round; /* the round being received */
@@ -105,9 +122,31 @@ bool session_vma_holds_pages(const VmaEntry *v);
 
 /* session_image.c */
 int session_on_record(struct session *s, const WireImageRecord *m) SESSION_WUR;
-int session_on_commit(struct session *s) SESSION_WUR;
+int session_on_commit(struct session *s, const WireCommit *m) SESSION_WUR;
 /* The images written at Commit get their name DIR/<pid>-<time> (once the process runs). */
 void session_images_publish(struct session *s);
 void session_image_fini(struct session *s);
+
+/* session_net.c */
+/* Inet sockets among the files records. */
+unsigned int session_net_count(const struct session *s);
+/* e's local address as ipmove takes it (v4-mapped IPv6 as IPv4); false for the any
+ * address and loopback, which neither move nor need an owner. */
+bool session_net_local_addr(const TcpSocketEntry *e, struct ipmove_addr *ret);
+/* The interface this host routes a through (into ifname, IF_NAMESIZE bytes); 0 or
+ * -ENETUNREACH. */
+int session_net_route_dev(const struct ipmove_addr *a, char *ifname) SESSION_WUR;
+/* After restore_proc_finish: a copy of each restored connection, in repair mode until Go. */
+int session_net_hold(struct session *s) SESSION_WUR;
+/* Before Ready: the sockets' local addresses are here (or, --move-ip, can come here). */
+int session_net_check(struct session *s) SESSION_WUR;
+/* At Go: claim m's addresses, then the connections leave repair mode. */
+int session_net_go(struct session *s, const WireGo *m) SESSION_WUR;
+/* The claimed addresses of family announced: IPv6 (unsolicited NA) at Go, IPv4 (gratuitous
+ * ARP) after the Verdict; session_net.c says why. */
+void session_net_announce(struct session *s, int family);
+/* Before the puppet is killed: connections back in repair mode, claims undone. */
+void session_net_undo(struct session *s);
+void session_net_fini(struct session *s);
 
 #endif

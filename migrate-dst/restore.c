@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,9 @@
 
 #include "err.h"
 #include "log.h"
+#include "netlock.h"
+#include "restore_net.h"
+#include "tcp_repair.h"
 
 #define PAGE_CHUNK (8U << 20)
 
@@ -32,10 +36,30 @@ static void phase_done(const char *phase, uint64_t *t0)
 
 /* ---- files the image needs ---- */
 
+/* An established connection is restored only when asked, as CRIU does: the user says that
+ * the peer is still there and that the connection's address is ours again. */
+static int check_socket_entry(const struct restore_opts *opts, const FdEntry *e)
+{
+	int r;
+
+	if (!e->inet)
+		return log_error_errno(-EINVAL, "fd %u is a socket without its state", e->fd);
+	r = tcp_repair_entry_check(e->inet);
+	if (r < 0)
+		return log_error_errno(r, "fd %u: %s", e->fd, err_detail());
+	if (e->inet->protocol == IPPROTO_TCP && e->inet->state == 1 && !opts->tcp_established)
+		return log_error_errno(-EPERM, "fd %u is an established TCP connection (local port "
+				       "%u, peer port %u): restore it with --tcp-established",
+				       e->fd, e->inet->src_port, e->inet->dst_port);
+	return 0;
+}
+
 static int check_fd_entry(const struct restore_opts *opts, const FdEntry *e)
 {
 	struct stat st;
 
+	if (e->kind == FD_KIND__FD_INET_SOCKET)
+		return check_socket_entry(opts, e);
 	if (e->kind == FD_KIND__FD_TTY) {
 		if (!opts->shell_job)
 			return log_error_errno(-EINVAL, "fd %u is the terminal %s: restore it with "
@@ -170,16 +194,43 @@ static int write_pages(struct restore_proc *p, const struct image_task *t)
 	return r;
 }
 
-/* The stages, fed from the directory. */
-static int run_stages(const struct restore_opts *opts, const struct image_task *t,
+/* The lock the dump left on the connections (inventory): they exist again, their packets may
+ * flow. The table is looked for in our network namespace, where the sockets were made. */
+static void unlock_network(const InventoryEntry *inv)
+{
+	int r;
+
+	if (!inv->netlock_table)
+		return;
+	r = netlock_remove_table(-1, inv->netlock_table);
+	if (r == -ENOENT)
+		log_warn("the network lock of the dump (nftables table inet %s) is not in this "
+			 "network namespace: nothing to remove", inv->netlock_table);
+	else if (r < 0)
+		log_warn("cannot remove the network lock of the dump (nftables table inet %s): %s: "
+			 "remove it with 'nft delete table inet %s'", inv->netlock_table,
+			 err_detail(), inv->netlock_table);
+	else
+		log_debug("restore: network lock %s removed", inv->netlock_table);
+}
+
+/* The stages, fed from the directory. Once every socket exists, the dump's network lock goes
+ * before the connections leave repair mode, so that their window probes reach the peers, and
+ * before the process runs, which would otherwise see its UDP sends fail (EPERM). */
+static int run_stages(const struct restore_opts *opts, const struct image_set *set,
 		      struct restore_proc *p)
 {
+	const struct image_task *t = &set->tasks[0];
 	int r = restore_proc_set_layout(p, t->mm->vmas, t->mm->n_vmas, NULL, 0);
 
 	if (r == 0)
 		r = write_pages(p, t);
 	if (r == 0)
 		r = restore_proc_finish(p, t, opts);
+	if (r == 0) {
+		unlock_network(set->inventory);
+		r = restore_net_release(p, t);
+	}
 	if (r == 0)
 		r = restore_proc_resume(p);
 	return r;
@@ -218,7 +269,7 @@ int restore_run(const struct restore_opts *opts, pid_t *ret_pid)
 		r = restore_proc_create(set->tasks[0].pstree, opts, &p);
 	}
 	if (r == 0)
-		r = run_stages(opts, &set->tasks[0], p);
+		r = run_stages(opts, set, p);
 	if (r == 0) {
 		log_timings(p);
 		*ret_pid = restore_proc_pid(p);

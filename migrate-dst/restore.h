@@ -47,6 +47,7 @@ struct restore_opts {
 	bool detached; /* --restore-detached: do not wait for the process */
 	bool shell_job; /* rebind terminal fds to ours, join our session, take the foreground */
 	int pid_wait_ms; /* how long to wait for a zombie to free a PID; 0: the default (5 s) */
+	bool tcp_established; /* --tcp-established: the image may hold established connections */
 };
 
 /* Restores; *ret_pid is the root process's PID (our child). */
@@ -72,6 +73,7 @@ struct restore_timings {
 	uint64_t pages_ns; /* write_pages and keep_only */
 	uint64_t finish_ns;
 	uint64_t resume_ns;
+	uint64_t sockets_ns; /* inet sockets re-created (part of finish_ns) */
 };
 
 struct restore_proc; /* one process being built; opaque */
@@ -104,7 +106,9 @@ int restore_proc_keep_only(struct restore_proc *p, const struct restore_range *r
 			   size_t n) __attribute__((warn_unused_result));
 
 /* Everything but memory, from t (its mm's layout must be the one set last): the process is
- * then complete, every thread stopped. t is not kept. */
+ * then complete, every thread stopped. t is not kept. Its established TCP connections are
+ * left IN repair mode (a failure from here on closes them silently): take them out just
+ * before restore_proc_resume (restore_net_release(), or tcp_repair_resume on copies). */
 int restore_proc_finish(struct restore_proc *p, const struct image_task *t,
 			const struct restore_opts *opts) __attribute__((warn_unused_result));
 

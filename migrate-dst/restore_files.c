@@ -6,11 +6,20 @@
  *
  * The puppet has no fd at all when this starts (restore_mm_empty closed them), so an fd it
  * opens gets the lowest free number and is moved to its own with dup2.
+ *
+ * A TCP or UDP socket cannot be opened by path: we re-create it here, in our own network
+ * namespace (tcp_repair_restore: an established connection comes back without a packet
+ * sent), and the puppet takes a copy of it (puppet_install_fd). Established connections are
+ * left in repair mode until the process runs (see restore_net.h). The network lock of the
+ * dump still drops the connection's packets at that point; whoever holds it releases it
+ * once every socket exists (restore.c after a local restore, the session after Go).
  */
 #include "restore_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -19,6 +28,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "tcp_repair.h"
 
 static int files_session(struct restore_proc *p, struct puppet *pp)
 {
@@ -56,11 +66,72 @@ static int files_open(struct restore_proc *p, struct puppet *pp, const FdEntry *
 	return 0;
 }
 
+static void files_sock_name(const TcpSocketEntry *e, char *buf, size_t size)
+{
+	const char *proto = e->protocol == IPPROTO_UDP ? "UDP" : "TCP";
+	const char *state = e->protocol == IPPROTO_UDP ? (e->dst_addr.len ? "connected" : "bound")
+						       : tcp_repair_state_name(e->state);
+
+	snprintf(buf, size, "%s %s socket on port %u", proto, state, e->src_port);
+}
+
+/* Back into repair mode until the process runs (restore_net.h): should the restore fail, the
+ * puppet dies and the connection closes without a word to the peer. Entering repair mode
+ * sends nothing; the connection still acknowledges what reaches it. */
+static int files_socket_hold(int sk, const TcpSocketEntry *e)
+{
+	int on = 1;
+
+	if (e->protocol != IPPROTO_TCP || e->state != 1)
+		return 0;
+	if (setsockopt(sk, SOL_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The socket of e, re-created by us and handed to the puppet at its number. */
+static int files_socket(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
+{
+	char what[96];
+	int sk, r;
+
+	if (!e->inet)
+		return log_error_errno(-EINVAL, "pid %d: fd %u is a socket without its state",
+				       p->pid, e->fd);
+	files_sock_name(e->inet, what, sizeof(what));
+	r = tcp_repair_restore(e->inet, &sk);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: cannot re-create fd %u (%s): %s", p->pid, e->fd,
+				       what, err_detail());
+	/* Held first: should the puppet not take it, our close is silent too. */
+	r = files_socket_hold(sk, e->inet);
+	if (r < 0) {
+		close(sk);
+		return log_error_errno(r, "pid %d: cannot hold the %s of fd %u in repair mode: %s",
+				       p->pid, what, e->fd, strerror(-r));
+	}
+	r = puppet_install_fd(pp, sk, (int)e->fd, e->cloexec);
+	close(sk);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: cannot put the %s at fd %u: %s", p->pid, what,
+				       e->fd, err_detail());
+	log_debug("pid %d: fd %u: %s restored", p->pid, e->fd, what);
+	return 0;
+}
+
 static int files_fd(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
 {
-	int fd, r = files_open(p, pp, e, &fd);
+	int fd, r;
 	long rv = 0;
 
+	if (e->kind == FD_KIND__FD_INET_SOCKET) {
+		uint64_t t0 = restore_now_ns();
+
+		r = files_socket(p, pp, e);
+		p->timings.sockets_ns += restore_now_ns() - t0;
+		return r;
+	}
+	r = files_open(p, pp, e, &fd);
 	if (r < 0)
 		return r;
 	/* A pipe or socket path cannot seek: the position is meaningless there. */

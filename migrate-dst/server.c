@@ -129,7 +129,8 @@ static void server_child(struct server *srv, int fd, const struct server_session
 				   .images_dir = srv->opts->images_dir,
 				   .images_tmp = ss->images_tmp[0] ? ss->images_tmp : NULL,
 				   .peer = ss->peer,
-				   .id = ss->id };
+				   .id = ss->id,
+				   .move_ip_dev = srv->opts->move_ip_dev };
 	char tag[128];
 
 	/* Nothing of the parent's loop is used here: its handlers and descriptors go. Signals

@@ -1,6 +1,7 @@
 /* server_opts: the command line of migrate-dst. */
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,8 @@ enum {
 	OPT_IMAGES,
 	OPT_LOG,
 	OPT_MAX_SESSIONS,
-	OPT_VERSION
+	OPT_VERSION,
+	OPT_MOVE_IP_DEV,
 };
 
 static const struct option server_options[] = {
@@ -23,6 +25,7 @@ static const struct option server_options[] = {
 	{ "images-dir", required_argument, NULL, OPT_IMAGES },
 	{ "log", required_argument, NULL, OPT_LOG },
 	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
+	{ "move-ip-dev", required_argument, NULL, OPT_MOVE_IP_DEV },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -50,6 +53,8 @@ void server_usage(FILE *out)
 		"                       freeze window by the time to write its whole memory\n"
 		"  --log FILE           append the log to FILE instead of stderr\n"
 		"  --max-sessions N     migrations at once (default %u); more are refused (BUSY)\n"
+		"  --move-ip-dev IFNAME where the addresses of `migrate --move-ip` go (default:\n"
+		"                       the interface this host routes each address through)\n"
 		"  -v, --verbose        debug messages\n"
 		"  -q, --quiet          errors only\n"
 		"  -h, --help           this text\n"
@@ -130,6 +135,11 @@ static int server_opts_one(int c, const char *arg, struct server_opts *o, bool *
 		return 0;
 	case OPT_MAX_SESSIONS:
 		return server_opts_count(arg, &o->max_sessions);
+	case OPT_MOVE_IP_DEV:
+		if (!arg[0] || strlen(arg) >= IF_NAMESIZE || strchr(arg, '/'))
+			return err_setf(-EINVAL, "--move-ip-dev '%s': not an interface name", arg);
+		o->move_ip_dev = arg;
+		return 0;
 	case 'v':
 		o->level = LOG_LEVEL_DEBUG;
 		return 0;

@@ -300,7 +300,7 @@ static int session_on_hello(struct session *s, const WireHello *m)
 	c.server_nonce.data = s->auth.server_nonce;
 	c.server_nonce.len = AUTH_NONCE_SIZE;
 	c.has_features = true;
-	c.features = m->features & WIRE_FEATURE_LZ4;
+	c.features = m->features & (WIRE_FEATURE_LZ4 | WIRE_FEATURE_NET);
 	return session_send(s, WIRE_CHALLENGE, &c.base);
 }
 
@@ -327,18 +327,32 @@ static int session_on_proof(struct session *s, const WireAuthProof *m)
 
 /* ---- Go ---- */
 
-static int session_on_go(struct session *s)
+/* The network handover, then the process runs; r < 0: it never ran here. */
+static int session_go_resume(struct session *s, const WireGo *m)
+{
+	int r;
+
+	r = session_net_go(s, m);
+	if (r < 0)
+		return r;
+	server_log_clear_error();
+	r = restore_proc_resume(s->proc);
+	if (r < 0)
+		return session_fail_restore(s, r, "cannot resume the restored process");
+	return 0;
+}
+
+static int session_on_go(struct session *s, const WireGo *m)
 {
 	WireVerdict v = WIRE_VERDICT__INIT;
 	uint64_t t0 = session_now_ns();
 	int r;
 
-	server_log_clear_error();
-	r = restore_proc_resume(s->proc);
+	r = session_go_resume(s, m);
 	if (r < 0) {
-		/* Never resumed: killing it leaves the source the one copy. */
+		/* Never resumed: killing it (quietly) leaves the source the one copy. */
+		session_net_undo(s);
 		restore_proc_abort(s->proc);
-		session_fail_restore(s, r, "cannot resume the restored process");
 		v.message = s->fail.message;
 		v.has_error = true;
 		v.error = r;
@@ -358,12 +372,17 @@ static int session_on_go(struct session *s)
 	v.apply_pages_ns = s->final_pages_ns;
 	v.apply_state_ns = s->finish_ns;
 	v.resume_ns = s->resume_ns;
+	v.has_ip_claim_ns = v.has_ips_claimed = v.has_sockets_resume_ns = true;
+	v.ip_claim_ns = s->net.claim_ns;
+	v.ips_claimed = (uint32_t)s->net.nr_claims;
+	v.sockets_resume_ns = s->net.resume_ns;
 	session_fault_point(s, "before-verdict");
 	if (session_send(s, WIRE_VERDICT, &v.base) < 0 && s->resumed)
 		/* Nothing to undo: the source agent keeps its copy stopped (outcome unknown). */
 		log_warn("pid %u runs, but the verdict did not reach the source: %s", s->pid,
 			 s->fail.message);
 	if (s->resumed) {
+		session_net_announce(s, AF_INET);
 		log_info("pid %u runs here: destination window %.1f ms (pages %.1f, state %.1f, "
 			 "resume %.1f)",
 			 s->pid, v.restore_ns / 1e6, v.apply_pages_ns / 1e6, v.apply_state_ns / 1e6,
@@ -397,9 +416,9 @@ static int session_on_message(struct session *s, unsigned int type, ProtobufCMes
 	case WIRE_IMAGE_RECORD:
 		return session_on_record(s, (WireImageRecord *)m);
 	case WIRE_COMMIT:
-		return session_on_commit(s);
+		return session_on_commit(s, (WireCommit *)m);
 	case WIRE_GO:
-		return session_on_go(s);
+		return session_on_go(s, (WireGo *)m);
 	}
 	return -EPROTO;
 }
@@ -470,6 +489,9 @@ static void session_signals(void)
 
 static void session_fini(struct session *s)
 {
+	if (s->proc && !s->resumed)
+		session_net_undo(s); /* the puppet dies quietly, nothing claimed stays */
+	session_net_fini(s);
 	restore_proc_free(s->proc); /* kills the puppet unless it was resumed */
 	s->proc = NULL;
 	session_pages_fini(s);

@@ -351,7 +351,27 @@ void session_images_publish(struct session *s)
 
 /* ---- Commit ---- */
 
-int session_on_commit(struct session *s)
+/* The network part of Commit: restored connections held quiet until Go, addresses checked. */
+static int session_commit_net(struct session *s, const WireCommit *m)
+{
+	struct restore_timings tm;
+	int r;
+
+	restore_proc_timings(s->proc, &tm);
+	s->net.restore_ns = tm.sockets_ns;
+	s->net.move_ip = m->has_move_ip && m->move_ip;
+	r = session_net_hold(s);
+	if (r == 0)
+		r = session_net_check(s);
+	if (r == 0 && s->net.sockets)
+		log_info("pid %u: %u inet socket%s restored, addresses %s in %.1f ms", s->pid,
+			 s->net.sockets, s->net.sockets == 1 ? "" : "s",
+			 s->net.move_ip ? "claimable (--move-ip)" : "owned here",
+			 s->net.check_ns / 1e6);
+	return r;
+}
+
+int session_on_commit(struct session *s, const WireCommit *m)
 {
 	WireReady ready = WIRE_READY__INIT;
 	struct image_task t;
@@ -366,6 +386,9 @@ int session_on_commit(struct session *s)
 	if (r < 0)
 		return session_fail_restore(s, r, "cannot complete the process");
 	s->finish_ns = session_now_ns() - t0;
+	r = session_commit_net(s, m);
+	if (r < 0)
+		return r;
 	if (s->opts->images_dir && s->opts->images_tmp)
 		session_images_write(s);
 	session_fault_point(s, "before-ready");
@@ -374,6 +397,10 @@ int session_on_commit(struct session *s)
 	ready.layout_ns = s->final_layout_ns;
 	ready.pages_ns = s->final_pages_ns;
 	ready.finish_ns = s->finish_ns;
+	ready.has_sockets = ready.has_net_check_ns = ready.has_sockets_ns = true;
+	ready.sockets = s->net.sockets;
+	ready.sockets_ns = s->net.restore_ns;
+	ready.net_check_ns = s->net.check_ns;
 	log_info("pid %u complete and stopped: final layout %.1f ms, pages %.1f ms, state %.1f ms",
 		 s->pid, ready.layout_ns / 1e6, ready.pages_ns / 1e6, ready.finish_ns / 1e6);
 	return session_send(s, WIRE_READY, &ready.base);

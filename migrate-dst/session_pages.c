@@ -145,6 +145,9 @@ int session_on_start(struct session *s, const WireStart *m)
 	if (s->want_images && !s->opts->images_dir)
 		log_warn("the source asks for an image directory, but this daemon runs without "
 			 "--images-dir: none is written");
+	/* The source dumped established connections only with --tcp-established: its agent
+	 * asked, so the engine may restore them. */
+	s->ropts.tcp_established = true;
 	server_log_clear_error();
 	r = restore_proc_create(m->pstree, &s->ropts, &s->proc);
 	if (r < 0)

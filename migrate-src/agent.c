@@ -4,8 +4,12 @@
  * Undo, by phase:
  *	before the tracker:   nothing touched; Abort to the peer
  *	tracker running:      track_stop (closing our uffd unregisters every range)
- *	frozen:               dump_resume (threads detached, registers as they were)
- *	Go sent:              nothing can be undone: the source stays stopped
+ *	network locked:       netlock_release (agent_net.c)
+ *	frozen:               dump_resume (threads detached, registers as they were,
+ *	                      sockets out of repair mode: after the unlock)
+ *	addresses released:   put back and announced (--move-ip)
+ *	Go sent:              nothing can be undone: the source stays stopped, unless
+ *	                      a Verdict{ok=false} says the process never ran there
  */
 #include <errno.h>
 #include <signal.h>
@@ -125,6 +129,9 @@ static int agent_prepare(struct agent *a)
 	r = dump_precheck(&a->dopts, &a->proc);
 	if (r < 0)
 		return r;
+	r = agent_net_prepare(a);
+	if (r < 0)
+		return r;
 	r = agent_layout_read(a, false, &vmas, &n);
 	if (r < 0)
 		return dump_err_wrap(r, "cannot migrate pid %d", a->opts->pid);
@@ -205,6 +212,8 @@ static int agent_connect(struct agent *a)
 	r = agent_conn_open(&a->conn, a->opts->host, a->opts->port);
 	if (r == 0)
 		r = agent_conn_handshake(&a->conn, a->opts->psk_file);
+	if (r == 0)
+		r = agent_net_check_peer(a);
 	if (r == 0)
 		r = agent_start(a);
 	return r;
@@ -545,7 +554,9 @@ static int agent_last_pages(struct agent *a, const struct track_ranges *pending)
 	log_debug("frozen: final dirty set, layout and residency in %.3f ms",
 		  (agent_now_ns() - a->cur.duration_ns) / 1e6);
 	mm = a->proc.mm;
-	a->cur.dirty_pages = all ? res.pages : only.pages;
+	/* Only what holds pages: the final ranges include whole untracked
+	 * mappings (shared, read-only, PROT_NONE reserves of any size). */
+	a->cur.dirty_pages = all ? res.pages : precopy_ranges_common_pages(&only, &res);
 	r = agent_layout_send(a, mm->vmas, mm->n_vmas);
 	log_debug("frozen: layout sent at %.3f ms", (agent_now_ns() - a->cur.duration_ns) / 1e6);
 	if (r == 0)
@@ -576,6 +587,8 @@ static int agent_commit(struct agent *a)
 	uint64_t t;
 	int r;
 
+	c.has_move_ip = a->opts->move_ip;
+	c.move_ip = a->opts->move_ip;
 	r = agent_send_records(a);
 	if (r == 0)
 		r = agent_conn_send(&a->conn, WIRE_COMMIT, &c.base);
@@ -591,6 +604,9 @@ static int agent_commit(struct agent *a)
 	a->rep->dst_pages_ns = ready->pages_ns;
 	a->rep->dst_finish_ns = ready->finish_ns;
 	a->rep->dst_pid = ready->pid;
+	a->rep->dst_sockets = ready->sockets;
+	a->rep->dst_sock_restore_ns = ready->sockets_ns;
+	a->rep->dst_net_check_ns = ready->net_check_ns;
 	protobuf_c_message_free_unpacked(m, NULL);
 	return 0;
 }
@@ -606,7 +622,12 @@ static int agent_freeze(struct agent *a, const struct track_ranges *pending, uin
 	if (r < 0 && r != -EAGAIN)
 		return r;
 	a->proc.snapshot = r == 0 ? &a->snapshot : NULL;
-	t = *ret_t0 = agent_now_ns();
+	/* The window, as the process's peers see it, begins with the lock. */
+	*ret_t0 = agent_now_ns();
+	r = agent_net_lock(a);
+	if (r < 0)
+		return r;
+	t = agent_now_ns();
 	a->frozen = true;
 	r = agent_seize(a);
 	if (r < 0)
@@ -615,6 +636,7 @@ static int agent_freeze(struct agent *a, const struct track_ranges *pending, uin
 	t = agent_now_ns();
 	/* Its remote syscalls map and unmap a scratch page: before the final layout. */
 	r = dump_collect_state(&a->dopts, &a->proc);
+	a->rep->sock_dump_ns = a->proc.net_collect_ns;
 	if (r < 0)
 		return r;
 	a->rep->state_ns = agent_now_ns() - t;
@@ -624,6 +646,8 @@ static int agent_freeze(struct agent *a, const struct track_ranges *pending, uin
 		r = agent_commit(a);
 	/* last_pages: final collect and layout, pages, residency, records; mm collect in it */
 	a->rep->last_pages_ns = agent_now_ns() - t - a->rep->restore_ns;
+	if (r == 0)
+		r = agent_net_release_ips(a);
 	return r;
 }
 
@@ -635,6 +659,8 @@ static int agent_go(struct agent *a, uint64_t t0)
 	uint64_t t = agent_now_ns();
 	int r;
 
+	go.move_addrs = a->net.wire_ptrs;
+	go.n_move_addrs = a->net.wire_ptrs ? a->net.nr_moved : 0;
 	a->go_sent = true;
 	r = agent_conn_send(&a->conn, WIRE_GO, &go.base);
 	if (r == 0)
@@ -645,8 +671,12 @@ static int agent_go(struct agent *a, uint64_t t0)
 	a->rep->window_ns = agent_now_ns() - t0;
 	v = (WireVerdict *)m;
 	a->rep->dst_resume_ns = v->resume_ns;
+	a->rep->dst_ip_claim_ns = v->ip_claim_ns;
+	a->rep->dst_sock_resume_ns = v->sockets_resume_ns;
 	if (v->has_pid)
 		a->rep->dst_pid = v->pid;
+	/* Only a destination that killed its copy says no: the source may run again. */
+	a->verdict_failed = !v->ok;
 	r = v->ok ? 0
 		  : err_setf(v->error ? v->error : -EIO, "%s could not start the process: %s",
 			     a->conn.peer, v->message ? v->message : "no reason given");
@@ -674,8 +704,11 @@ static void agent_after_success(struct agent *a)
 	}
 	agent_track_end(a);
 	a->dopts.after = a->opts->leave_stopped ? DUMP_AFTER_STOP : DUMP_AFTER_KILL;
+	/* Killed with its connections in repair mode: they close without a packet. */
 	dump_after(&a->dopts, &a->proc);
 	a->seized = false;
+	agent_net_commit(a);
+	agent_net_unlock(a);
 }
 
 /* Before Go: put everything back; the process never notices beyond the pause. */
@@ -684,8 +717,11 @@ static void agent_rollback(struct agent *a, int r)
 	int reason = r == -EINTR ? WIRE_ABORT_REASON__WIRE_ABORT_CANCELLED
 				 : WIRE_ABORT_REASON__WIRE_ABORT_INTERNAL;
 
-	if (r != -ECONNABORTED && r != -ECONNRESET)
+	if (r != -ECONNABORTED && r != -ECONNRESET && !a->verdict_failed)
 		agent_conn_abort(&a->conn, reason, err_detail());
+	/* Addresses back and the lock gone before the sockets leave repair mode (in
+	 * dump_resume): their window probe must reach the peers. */
+	agent_net_rollback(a);
 	agent_track_end(a);
 	agent_unseize(a);
 }
@@ -697,6 +733,10 @@ static void agent_keep_stopped(struct agent *a)
 	a->dopts.after = DUMP_AFTER_STOP;
 	dump_after(&a->dopts, &a->proc);
 	a->seized = false;
+	/* Its connections stay in repair mode (silent) and moved addresses stay moved: the
+	 * copy at the destination may be the one that runs. */
+	agent_net_commit(a);
+	agent_net_unlock(a);
 }
 
 static enum agent_outcome agent_phases(struct agent *a)
@@ -727,6 +767,10 @@ static enum agent_outcome agent_phases(struct agent *a)
 		return touched ? AGENT_RESUMED : AGENT_REFUSED;
 	}
 	r = agent_go(a, t0);
+	if (r < 0 && a->verdict_failed) {
+		agent_rollback(a, r);
+		return AGENT_RESUMED;
+	}
 	if (r < 0) {
 		agent_keep_stopped(a);
 		return AGENT_UNKNOWN;
@@ -747,6 +791,7 @@ int agent_run(const struct agent_opts *opts, struct agent_report *rep)
 	snprintf(rep->peer, sizeof(rep->peer), "%s:%s", opts->host, opts->port);
 	a.dopts.pid = opts->pid;
 	a.dopts.after = DUMP_AFTER_KILL;
+	a.dopts.tcp_established = opts->tcp_established;
 	a.proc.pid = opts->pid;
 	a.conn.fd = -1;
 	codec_batch_init(&a.batch);
@@ -764,6 +809,7 @@ int agent_run(const struct agent_opts *opts, struct agent_report *rep)
 	codec_batch_fini(&a.batch);
 	dump_mm_snapshot_fini(&a.snapshot);
 	free(a.history);
+	agent_net_fini(&a);
 	dump_proc_fini(&a.proc);
 	return rep->outcome == AGENT_OK ? 0 : -EIO;
 }

@@ -3,20 +3,24 @@
  *
  * The conversation and its failure rules are those of common/session.h:
  *
- *	checks (nothing touched) -> connect, Hello/Challenge/AuthProof/AuthOk
+ *	checks (nothing touched; sockets: dump_net_scan refusals, --move-ip addresses ours)
+ *	-> connect, Hello/Challenge/AuthProof/AuthOk (sockets need the NET feature)
  *	-> Start{inventory, pstree} <- StartOk
  *	-> seize, start the dirty tracker, detach: the process runs
  *	-> round 0: Layout, every page a dump holds, RoundEnd <- RoundAck
  *	-> rounds k: collect, precopy_decide(), Layout, dirty pages, RoundEnd <- RoundAck
- *	-> FREEZE: interrupt all threads, core and files, final collect, tracker
- *	   stopped, final Layout, last pages, RoundEnd{final}, Residency,
- *	   ImageRecords, Commit <- Ready, Go <- Verdict
+ *	-> network lock (sockets only: the window starts here)
+ *	-> FREEZE: interrupt all threads, core and files (sockets in repair mode),
+ *	   final collect, tracker stopped, final Layout, last pages, RoundEnd{final},
+ *	   Residency, ImageRecords, Commit{move_ip} <- Ready
+ *	-> --move-ip: addresses deleted here; Go{move_addrs} <- Verdict
  *	-> optional local image directory of the still-frozen source
- *	-> kill the source (or leave it stopped)
+ *	-> kill the source (or leave it stopped), then the lock goes (agent_net.c)
  *
  * Before Go, any failure, Abort or lost connection resumes the source as it
- * was (tracker stopped, threads detached); after Go without a Verdict the
- * outcome is unknown and the source stays stopped.
+ * was (addresses back, lock gone, sockets out of repair mode, tracker stopped,
+ * threads detached), and so does a Verdict{ok=false}; after Go without a
+ * Verdict the outcome is unknown and the source stays stopped.
  *
  * I/O: blocking writes and reads on one TCP socket, from one thread. The
  * agent has exactly one peer and one thing to do at a time (read pages, send
@@ -55,6 +59,8 @@ struct agent_opts {
 	enum track_kind tracker; /* when !tracker_auto */
 	bool leave_stopped;
 	const char *images_dir; /* NULL: no local copy */
+	bool tcp_established;	/* --tcp-established: established connections may move */
+	bool move_ip;		/* --move-ip: the sockets' local addresses move with them */
 	/* Called after every page batch while the process runs (may be NULL). */
 	void (*progress_cb)(void *arg, const struct agent_progress *p);
 	void *progress_arg;
@@ -99,6 +105,19 @@ struct agent_report {
 	/* as the destination measured them (Ready, Verdict) */
 	uint64_t dst_layout_ns, dst_pages_ns, dst_finish_ns, dst_resume_ns;
 	uint32_t dst_pid;
+	/* network handover: the source's part (inside freeze_ns..last_pages_ns, see README) */
+	unsigned int sockets, established; /* inet sockets of the process, established of them */
+	unsigned int ips_moved;		   /* --move-ip: addresses now at the destination */
+	uint64_t lock_ns;		   /* network lock taken (the window starts with it) */
+	uint64_t sock_dump_ns;		   /* sockets read (in state_ns); 0: not measured */
+	uint64_t ip_release_ns;		   /* --move-ip: addresses removed (Ready to Go) */
+	uint64_t unlock_ns;		   /* lock removed, after the outcome */
+	/* ... and the destination's (Ready, Verdict) */
+	unsigned int dst_sockets;
+	uint64_t dst_sock_restore_ns; /* part of dst_finish_ns, 0: not measured */
+	uint64_t dst_net_check_ns;    /* addresses owned here (or claimable, --move-ip) */
+	uint64_t dst_ip_claim_ns;     /* --move-ip: addresses added and announced, at Go */
+	uint64_t dst_sock_resume_ns;  /* connections out of repair mode, at Go */
 	uint64_t total_ns;
 	uint64_t total_bytes; /* everything sent on the wire */
 	uint64_t rss_bytes;   /* pages a dump holds at the freeze, in bytes */
@@ -130,7 +149,8 @@ struct ProtobufCMessage;
 
 struct agent_conn {
 	int fd;
-	char peer[300]; /* "HOST:PORT" for messages */
+	uint64_t features; /* WIRE_FEATURE_* both sides have (Challenge) */
+	char peer[300];	   /* "HOST:PORT" for messages */
 	uint64_t bytes_sent;
 	int abort_reason; /* WireAbortReason of the peer's Abort, -1 before one */
 	uint8_t *rbuf;	  /* bytes read but not yet decoded */

@@ -268,7 +268,7 @@ static int agent_conn_auth(struct agent_conn *c, struct auth_session *s)
 	int r;
 
 	hello.protocol_version = WIRE_PROTOCOL_VERSION;
-	hello.features = WIRE_FEATURE_LZ4;
+	hello.features = WIRE_FEATURE_LZ4 | WIRE_FEATURE_NET;
 	hello.client_nonce.data = s->client_nonce;
 	hello.client_nonce.len = AUTH_NONCE_SIZE;
 	hello.tool_version = (char *)MIGRATE_VERSION;
@@ -277,6 +277,7 @@ static int agent_conn_auth(struct agent_conn *c, struct auth_session *s)
 		r = agent_conn_expect(c, WIRE_CHALLENGE, &m);
 	if (r < 0)
 		return r;
+	c->features = ((WireChallenge *)m)->has_features ? ((WireChallenge *)m)->features : 0;
 	r = auth_client_prove(s, ((WireChallenge *)m)->server_nonce.data,
 			      ((WireChallenge *)m)->server_nonce.len, proof_buf);
 	protobuf_c_message_free_unpacked(m, NULL);

@@ -4,6 +4,7 @@
  *	agent.c        agent_run(): the phases, undo, timings
  *	agent_conn.c   socket, frames, handshake
  *	agent_pages.c  Layout, page rounds, Residency
+ *	agent_net.c    sockets: scan, network lock, --move-ip, rollback
  */
 #ifndef MIGRATE_AGENT_INTERNAL_H
 #define MIGRATE_AGENT_INTERNAL_H
@@ -17,6 +18,25 @@
 #include "dump_internal.h"
 #include "precopy.h"
 #include "track.h"
+#include "wire.h"
+
+struct dump_net;
+struct netlock;
+struct ipmove_addr;
+struct ipmove_undo;
+struct sockdiag_sock;
+
+/* The network handover of the source (agent_net.c). */
+struct agent_net {
+	struct dump_net *scan;	   /* the process's inet sockets (NULL before prepare) */
+	struct netlock *lock;	   /* held from just before the freeze until the outcome */
+	struct ipmove_addr *addrs; /* --move-ip: distinct local addresses to move */
+	size_t nr_addrs;
+	struct ipmove_undo *moved; /* released from this host, undo of each */
+	size_t nr_moved;
+	WireMoveAddr *wire; /* Go's copy of moved */
+	WireMoveAddr **wire_ptrs;
+};
 
 struct agent {
 	const struct agent_opts *opts;
@@ -35,6 +55,8 @@ struct agent {
 	struct precopy_round *history;
 	size_t nr_history;
 	struct dump_mm_snapshot snapshot; /* maps and smaps just before the freeze */
+	struct agent_net net;
+	bool verdict_failed; /* a Verdict{ok=false}: the process never ran there */
 };
 
 /* A SIGINT or SIGTERM arrived. */
@@ -53,6 +75,18 @@ bool agent_raced(int r);
 int agent_residency_build(pid_t pid, VmaEntry *const *vmas, size_t n, struct track_ranges *ret,
 			  struct track_ranges *ret_written) AGENT_WUR;
 int agent_residency_send(struct agent *a, const struct track_ranges *res) AGENT_WUR;
+/* agent_net.c (the sequence is at its top) */
+bool agent_net_local_addr(const struct sockdiag_sock *s, struct ipmove_addr *ret);
+int agent_net_prepare(struct agent *a) AGENT_WUR;
+int agent_net_check_peer(struct agent *a) AGENT_WUR;
+int agent_net_lock(struct agent *a) AGENT_WUR;
+void agent_net_unlock(struct agent *a);
+/* --move-ip: addresses off this host; Go's list in a->net.wire_ptrs. */
+int agent_net_release_ips(struct agent *a) AGENT_WUR;
+void agent_net_rollback(struct agent *a);
+void agent_net_commit(struct agent *a);
+void agent_net_fini(struct agent *a);
+
 int agent_untracked_ranges(VmaEntry *const *vmas, size_t n, struct track_ranges *ret) AGENT_WUR;
 
 #endif

@@ -61,17 +61,34 @@ static void agent_json_round(FILE *f, const struct agent_report *rep, size_t i)
 		agent_rate((double)r->bytes, r->duration_ns) / 1e6);
 }
 
+/* The network parts of the window: the source's, then the destination's. */
+static void agent_json_network(FILE *f, const struct agent_report *rep)
+{
+	fprintf(f,
+		"\"network\":{\"sockets\":%u,\"established\":%u,\"ips_moved\":%u,"
+		"\"lock_ms\":%.3f,\"socket_dump_ms\":%.3f,\"ip_release_ms\":%.3f,"
+		"\"unlock_ms\":%.3f,\"destination\":{\"sockets\":%u,\"socket_restore_ms\":%.3f,"
+		"\"ip_check_ms\":%.3f,\"ip_claim_ms\":%.3f,\"socket_resume_ms\":%.3f}}",
+		rep->sockets, rep->established, rep->ips_moved, agent_ms(rep->lock_ns),
+		agent_ms(rep->sock_dump_ns), agent_ms(rep->ip_release_ns), agent_ms(rep->unlock_ns),
+		rep->dst_sockets, agent_ms(rep->dst_sock_restore_ns),
+		agent_ms(rep->dst_net_check_ns), agent_ms(rep->dst_ip_claim_ns),
+		agent_ms(rep->dst_sock_resume_ns));
+}
+
 static void agent_json_window(FILE *f, const struct agent_report *rep)
 {
 	fprintf(f,
 		"\"freeze_window\":{\"total_ms\":%.3f,\"freeze_ms\":%.3f,\"state_ms\":%.3f,"
 		"\"last_pages_ms\":%.3f,\"restore_ms\":%.3f,\"resume_ms\":%.3f,"
 		"\"destination\":{\"layout_ms\":%.3f,\"pages_ms\":%.3f,\"finish_ms\":%.3f,"
-		"\"resume_ms\":%.3f}}",
+		"\"resume_ms\":%.3f},",
 		agent_ms(rep->window_ns), agent_ms(rep->freeze_ns), agent_ms(rep->state_ns),
 		agent_ms(rep->last_pages_ns), agent_ms(rep->restore_ns), agent_ms(rep->resume_ns),
 		agent_ms(rep->dst_layout_ns), agent_ms(rep->dst_pages_ns),
 		agent_ms(rep->dst_finish_ns), agent_ms(rep->dst_resume_ns));
+	agent_json_network(f, rep);
+	fputc('}', f);
 }
 
 static void agent_json_totals(FILE *f, const struct agent_report *rep)
@@ -132,16 +149,47 @@ static void agent_text_rounds(FILE *f, const struct agent_report *rep)
 			   "holds)\n");
 }
 
+/* A part of the network handover (fractions of a ms: two decimals); "-" when not measured. */
+static void agent_text_part(FILE *f, const char *name, uint64_t ns)
+{
+	if (ns)
+		fprintf(f, " %s %.2f", name, agent_ms(ns));
+	else
+		fprintf(f, " %s -", name);
+}
+
+static void agent_text_network(FILE *f, const struct agent_report *rep)
+{
+	fprintf(f, "  network (%u socket%s, %u established, %u address%s moved):", rep->sockets,
+		rep->sockets == 1 ? "" : "s", rep->established, rep->ips_moved,
+		rep->ips_moved == 1 ? "" : "es");
+	agent_text_part(f, "lock", rep->lock_ns);
+	agent_text_part(f, "+ socket dump", rep->sock_dump_ns);
+	agent_text_part(f, "+ address release", rep->ip_release_ns);
+	fprintf(f, " ms\n    at the destination:");
+	agent_text_part(f, "socket restore", rep->dst_sock_restore_ns);
+	agent_text_part(f, "+ address check", rep->dst_net_check_ns);
+	agent_text_part(f, "+ address claim", rep->dst_ip_claim_ns);
+	agent_text_part(f, "+ out of repair", rep->dst_sock_resume_ns);
+	fprintf(f, " ms; unlock here after the verdict %.1f ms\n", agent_ms(rep->unlock_ns));
+}
+
 static void agent_text_window(FILE *f, const struct agent_report *rep)
 {
-	fprintf(f,
-		"freeze window %.1f ms = freeze %.1f + state %.1f + last pages %.1f + "
-		"restore %.1f + resume %.1f\n",
-		agent_ms(rep->window_ns), agent_ms(rep->freeze_ns), agent_ms(rep->state_ns),
-		agent_ms(rep->last_pages_ns), agent_ms(rep->restore_ns), agent_ms(rep->resume_ns));
+	fprintf(f, "freeze window %.1f ms =", agent_ms(rep->window_ns));
+	if (rep->sockets)
+		fprintf(f, " lock %.1f +", agent_ms(rep->lock_ns));
+	fprintf(f, " freeze %.1f + state %.1f + last pages %.1f + restore %.1f",
+		agent_ms(rep->freeze_ns), agent_ms(rep->state_ns), agent_ms(rep->last_pages_ns),
+		agent_ms(rep->restore_ns));
+	if (rep->ips_moved)
+		fprintf(f, " + address release %.1f", agent_ms(rep->ip_release_ns));
+	fprintf(f, " + resume %.1f\n", agent_ms(rep->resume_ns));
 	fprintf(f, "  at the destination: layout %.1f, pages %.1f, finish %.1f, resume %.1f ms\n",
 		agent_ms(rep->dst_layout_ns), agent_ms(rep->dst_pages_ns),
 		agent_ms(rep->dst_finish_ns), agent_ms(rep->dst_resume_ns));
+	if (rep->sockets)
+		agent_text_network(f, rep);
 	if (rep->predicted_ns)
 		fprintf(f, "  predicted %.1f ms when pre-copy stopped (%s)\n",
 			agent_ms(rep->predicted_ns),

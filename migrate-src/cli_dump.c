@@ -23,6 +23,7 @@ enum {
 	OPT_LEAVE_RUNNING = 0x100,
 	OPT_LEAVE_STOPPED,
 	OPT_SHELL_JOB,
+	OPT_TCP_ESTABLISHED,
 };
 
 static void cli_dump_usage(void)
@@ -36,6 +37,8 @@ static void cli_dump_usage(void)
 	       "      --leave-running     let the process run on after the dump\n"
 	       "      --leave-stopped     leave it stopped (SIGSTOP) after the dump\n"
 	       "      --shell-job         allow fds on a terminal and a session outside the tree\n"
+	       "      --tcp-established   dump established TCP connections; their packets are\n"
+	       "                          dropped (nftables) until 'migrate restore' re-creates them\n"
 	       "  -h, --help              this help\n\n"
 	       "Needs root. Summary line with 'migrate -v dump ...'.\n");
 }
@@ -64,6 +67,7 @@ static int cli_dump_parse(int argc, char **argv, struct dump_opts *opts)
 		{ "leave-running", no_argument, NULL, OPT_LEAVE_RUNNING },
 		{ "leave-stopped", no_argument, NULL, OPT_LEAVE_STOPPED },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
+		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -92,6 +96,9 @@ static int cli_dump_parse(int argc, char **argv, struct dump_opts *opts)
 			break;
 		case OPT_SHELL_JOB:
 			opts->shell_job = true;
+			break;
+		case OPT_TCP_ESTABLISHED:
+			opts->tcp_established = true;
 			break;
 		case 'h':
 			cli_dump_usage();
@@ -134,8 +141,9 @@ static uint64_t cli_dump_now_ms(void)
 static void cli_dump_summary(const struct dump_opts *opts, uint64_t elapsed_ms)
 {
 	struct image_set *set;
-	size_t threads = 0;
+	size_t threads = 0, sockets = 0;
 	uint64_t pages = 0;
+	char net[96] = "";
 
 	int r = image_set_load(opts->dir, &set);
 	if (r < 0) {
@@ -148,11 +156,18 @@ static void cli_dump_summary(const struct dump_opts *opts, uint64_t elapsed_ms)
 		threads += set->tasks[i].core->n_threads;
 		for (size_t j = 0; j < set->tasks[i].page_run_count; j++)
 			pages += set->tasks[i].page_runs[j].nr_pages;
+		for (size_t j = 0; j < set->tasks[i].fd_count; j++)
+			sockets += set->tasks[i].fds[j]->kind == FD_KIND__FD_INET_SOCKET;
 	}
+	if (sockets)
+		snprintf(net, sizeof(net), ", %zu socket%s%s%s", sockets, sockets == 1 ? "" : "s",
+			 set->inventory->netlock_table ? " locked by nftables table inet " : "",
+			 set->inventory->netlock_table ? set->inventory->netlock_table : "");
 	image_set_free(set);
-	log_info("dumped pid %d (%zu thread%s, %.1f MiB in %llu pages) to %s in %llu ms", opts->pid,
-		 threads, threads == 1 ? "" : "s", (double)(pages * IMAGE_PAGE_SIZE) / (1 << 20),
-		 (unsigned long long)pages, opts->dir, (unsigned long long)elapsed_ms);
+	log_info("dumped pid %d (%zu thread%s, %.1f MiB in %llu pages%s) to %s in %llu ms",
+		 opts->pid, threads, threads == 1 ? "" : "s",
+		 (double)(pages * IMAGE_PAGE_SIZE) / (1 << 20), (unsigned long long)pages, net,
+		 opts->dir, (unsigned long long)elapsed_ms);
 }
 
 int cli_dump(int argc, char **argv)

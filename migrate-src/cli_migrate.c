@@ -27,6 +27,8 @@ enum {
 	OPT_TRACKER,
 	OPT_LEAVE_STOPPED,
 	OPT_JSON,
+	OPT_TCP_ESTABLISHED,
+	OPT_MOVE_IP,
 };
 
 /* Storage for the parsed options: host and port are cut out of --to. */
@@ -55,6 +57,12 @@ static void cli_migrate_usage(void)
 	       "  --leave-stopped       after success keep the source stopped, not killed\n"
 	       "  --images-dir DIR      also write an image directory of the source (after\n"
 	       "                        the destination's verdict: not in the freeze window)\n"
+	       "  --tcp-established     migrate established TCP connections too (TCP_REPAIR;\n"
+	       "                        their packets are dropped, never reset, meanwhile);\n"
+	       "                        without it a process with one is refused\n"
+	       "  --move-ip             move the sockets' local addresses to the destination\n"
+	       "                        host in the freeze window (gratuitous ARP / unsolicited\n"
+	       "                        NA there); without it the destination must have them\n"
 	       "  --json                the report as one JSON object on stdout\n"
 	       "  -v, --verbose         one line per round (twice: debug)\n"
 	       "  -q, --quiet           errors only\n"
@@ -69,7 +77,8 @@ static void cli_migrate_usage(void)
 	       "  migrate --to 10.0.0.2 --psk-file /etc/migrate.key 4120\n"
 	       "  migrate -v --to 10.0.0.2:7081 --psk-file k --max-downtime 100 4120\n"
 	       "  migrate --to 10.0.0.2 --psk-file k --max-rounds 0 --json 4120 >report.json\n"
-	       "  migrate --to [fd00::2]:7070 --psk-file k --tracker none --leave-stopped 4120\n",
+	       "  migrate --to [fd00::2]:7070 --psk-file k --tracker none --leave-stopped 4120\n"
+	       "  migrate --to 10.0.0.2 --psk-file k --tcp-established --move-ip 4120\n",
 	       SESSION_DEFAULT_PORT, SESSION_EXIT_UNKNOWN);
 }
 
@@ -221,6 +230,8 @@ static int cli_migrate_parse(int argc, char **argv, struct cli_migrate_args *a)
 		{ "leave-stopped", no_argument, NULL, OPT_LEAVE_STOPPED },
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
+		{ "move-ip", no_argument, NULL, OPT_MOVE_IP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -237,6 +248,12 @@ static int cli_migrate_parse(int argc, char **argv, struct cli_migrate_args *a)
 			break;
 		case OPT_JSON:
 			a->json = true;
+			break;
+		case OPT_TCP_ESTABLISHED:
+			a->opts.tcp_established = true;
+			break;
+		case OPT_MOVE_IP:
+			a->opts.move_ip = true;
 			break;
 		case 'v':
 			log_set_level(log_get_level() >= LOG_LEVEL_INFO ? LOG_LEVEL_DEBUG
@@ -296,6 +313,12 @@ static int cli_migrate_outcome(const struct agent_report *rep)
 			  "kill -CONT %d here",
 			  rep->peer, (int)rep->pid, rep->message, (int)rep->pid, rep->peer,
 			  (int)rep->pid, (int)rep->pid, (int)rep->pid);
+		if (rep->established)
+			log_error("pid %d's %u connection%s stay in repair mode%s: resumed here, "
+				  "they would not work; prefer killing it",
+				  (int)rep->pid, rep->established, rep->established == 1 ? "" : "s",
+				  rep->ips_moved ? " and its addresses are gone from this host"
+						 : "");
 		return SESSION_EXIT_UNKNOWN;
 	}
 	return 1;

@@ -18,6 +18,7 @@
 enum {
 	OPT_SHELL_JOB = 0x100,
 	OPT_PID_WAIT,
+	OPT_TCP_ESTABLISHED,
 };
 
 static void cli_restore_usage(void)
@@ -31,6 +32,8 @@ static void cli_restore_usage(void)
 	       "      --shell-job            rebind its terminal fds to ours and join our session\n"
 	       "      --pid-wait MS          how long to wait for a zombie to free a needed PID\n"
 	       "                             (default 5000)\n"
+	       "      --tcp-established      restore established TCP connections (the network\n"
+	       "                             lock of the dump is removed once they exist)\n"
 	       "  -h, --help                 this help\n\n"
 	       "Needs root. The PID with 'migrate -v restore -d ...'.\n");
 }
@@ -58,6 +61,7 @@ static int cli_restore_parse(int argc, char **argv, struct restore_opts *opts)
 		{ "restore-detached", no_argument, NULL, 'd' },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
 		{ "pid-wait", required_argument, NULL, OPT_PID_WAIT },
+		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -75,6 +79,9 @@ static int cli_restore_parse(int argc, char **argv, struct restore_opts *opts)
 			break;
 		case OPT_SHELL_JOB:
 			opts->shell_job = true;
+			break;
+		case OPT_TCP_ESTABLISHED:
+			opts->tcp_established = true;
 			break;
 		case OPT_PID_WAIT:
 			if (cli_restore_parse_ms(optarg, &opts->pid_wait_ms) < 0) {

@@ -25,8 +25,10 @@
 
 #include "dump.h"
 #include "dump_internal.h"
+#include "dump_net.h"
 #include "err.h"
 #include "log.h"
+#include "netlock.h"
 #include "puppet.h"
 
 #define DUMP_KILL_WAIT_MS 5000
@@ -257,9 +259,13 @@ void dump_release(struct dump_proc *proc, int main_sig)
 	}
 }
 
-/* Undo after an error: the process runs on (or stays stopped) as before. */
+/* Undo after an error: the process runs on (or stays stopped) as before, its sockets out of
+ * repair mode first (a process running on a socket in repair mode would queue without
+ * sending). */
 void dump_resume(struct dump_proc *proc)
 {
+	if (dump_net_resume(proc->pid, proc->fds, proc->nr_fds) < 0)
+		log_warn("pid %d: %s", proc->pid, err_detail());
 	dump_release(proc, proc->was_stopped ? SIGSTOP : 0);
 }
 
@@ -346,12 +352,14 @@ void dump_inventory_fill(InventoryEntry *inv, const struct dump_opts *opts, stru
 	inv->arch = (char *)"x86_64";
 }
 
-static int dump_write_inventory(struct dump_images *im, const struct dump_opts *opts)
+static int dump_write_inventory(struct dump_images *im, const struct dump_opts *opts,
+				const struct dump_proc *proc)
 {
 	InventoryEntry inv;
 	struct utsname u;
 
 	dump_inventory_fill(&inv, opts, &u);
+	inv.netlock_table = (char *)proc->netlock_table;
 	im->written |= 1U << IMAGE_INVENTORY;
 	return image_write_single(&im->dir, IMAGE_INVENTORY, 0, &inv.base);
 }
@@ -415,7 +423,7 @@ static int dump_write_records(struct dump_images *im, const struct dump_opts *op
 {
 	int r;
 
-	r = dump_write_inventory(im, opts);
+	r = dump_write_inventory(im, opts, proc);
 	if (r == 0)
 		r = dump_write_pstree(im, proc);
 	if (r == 0) {
@@ -476,11 +484,16 @@ int dump_images(const struct dump_opts *opts, struct dump_proc *proc)
 int dump_collect_state(const struct dump_opts *opts, struct dump_proc *proc)
 {
 	struct proc_stat st;
-	struct timespec t;
+	struct timespec t, tn;
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	r = dump_files_scan(proc->pid, opts->shell_job, &proc->fds, &proc->nr_fds);
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &tn);
+	r = dump_net_collect(proc->pid, proc->net, opts->tcp_established, proc->fds, proc->nr_fds);
+	proc->net_collect_ns = (uint64_t)(dump_ms_since(&tn) * 1e6);
 	if (r < 0)
 		return r;
 	r = dump_read_stat(proc->pid, &st);
@@ -497,8 +510,27 @@ int dump_collect_state(const struct dump_opts *opts, struct dump_proc *proc)
 	return 0;
 }
 
-/* Everything done while the process is frozen, up to the after-action. */
-static int dump_frozen(const struct dump_opts *opts, struct dump_proc *proc)
+/* Connections that stay dumped after we exit (the process is killed or left stopped with its
+ * sockets in repair mode) keep their packets dropped until `migrate restore`: a lock that
+ * outlives us, named in the inventory. */
+static int dump_lock_persist(const struct dump_opts *opts, struct dump_proc *proc,
+			     struct netlock **ret)
+{
+	int r;
+
+	*ret = NULL;
+	if (!proc->net || !proc->net->count || opts->after == DUMP_AFTER_RUN)
+		return 0;
+	r = dump_net_lock(proc->net, NETLOCK_F_PERSIST, ret);
+	if (r == 0 && *ret)
+		proc->netlock_table = netlock_table_name(*ret);
+	return r;
+}
+
+/* Everything done while the process is frozen, up to the after-action; *persist gets the
+ * lock that is to outlive the dump (see dump_lock_persist), or NULL. */
+static int dump_frozen(const struct dump_opts *opts, struct dump_proc *proc,
+		       struct netlock **persist)
 {
 	struct timespec t;
 	int r;
@@ -511,6 +543,9 @@ static int dump_frozen(const struct dump_opts *opts, struct dump_proc *proc)
 	if (r < 0)
 		return r;
 	log_debug("dump: mm (%zu VMAs): %.3f ms", proc->mm->n_vmas, dump_ms_since(&t));
+	r = dump_lock_persist(opts, proc, persist);
+	if (r < 0)
+		return r;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	r = dump_images(opts, proc);
 	if (r < 0)
@@ -554,45 +589,93 @@ void dump_after(const struct dump_opts *opts, struct dump_proc *proc)
 		dump_release(proc, 0);
 		break;
 	case DUMP_AFTER_RUN:
+		if (dump_net_resume(proc->pid, proc->fds, proc->nr_fds) < 0)
+			log_warn("pid %d: %s", proc->pid, err_detail());
 		dump_release(proc, 0);
 		break;
 	}
+}
+
+/* The sockets of opts->pid, refusing what cannot be dumped: nothing is touched before. */
+static int dump_net_start(const struct dump_opts *opts, struct dump_proc *proc,
+			  struct dump_net **ret_net)
+{
+	int r = dump_net_scan(opts->pid, opts->tcp_established, ret_net);
+
+	if (r < 0)
+		return r;
+	proc->net = *ret_net;
+	if ((*ret_net)->count && netlock_cleanup_stale((*ret_net)->netns_fd, NULL) < 0)
+		log_debug("dump: stale network locks: %s, ignoring", err_detail());
+	return 0;
+}
+
+/* Success: the connections of a killed or stopped process stay locked by *persist until the
+ * restore; the lock of the freeze window goes. With --leave-running it goes first, so that
+ * the window probe of the resumed sockets reaches the peers. */
+static void dump_net_finish(const struct dump_opts *opts, struct dump_proc *proc,
+			    struct netlock **lock, struct netlock **persist)
+{
+	if (opts->after == DUMP_AFTER_RUN)
+		(void)netlock_release(lock);
+	dump_after(opts, proc);
+	if (*lock && netlock_release(lock) < 0)
+		log_warn("cannot remove the network lock of pid %d: %s", proc->pid, err_detail());
+	if (*persist)
+		log_debug("dump: the connections of pid %d stay locked (table inet %s) until they "
+			  "are restored", proc->pid, netlock_table_name(*persist));
+	netlock_leave(persist);
 }
 
 int dump_run(const struct dump_opts *opts)
 {
 	struct dump_proc proc = { .pid = opts->pid };
 	struct dump_tree tree = { .procs = &proc, .count = 1 };
+	struct netlock *lock = NULL, *persist = NULL;
+	struct dump_net *net = NULL;
 	struct timespec start, freeze;
 	int r;
 
 	err_clear();
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	r = dump_precheck(opts, &proc);
+	if (r == 0)
+		r = dump_net_start(opts, &proc, &net);
 	if (r < 0)
 		goto fail;
 	log_debug("dump: checks: %.3f ms", dump_ms_since(&start));
 	clock_gettime(CLOCK_MONOTONIC, &freeze);
 	r = dump_seize(&proc);
+	/* Locked once frozen, as CRIU does: a process running under the lock would see its UDP
+	 * sends fail (EPERM); the kernel keeps the frozen process's connections going until the
+	 * lock holds, and the sockets are read only after that. */
+	if (r == 0)
+		r = dump_net_lock(net, 0, &lock);
 	if (r == 0) {
-		log_debug("dump: seize and stop %zu threads: %.3f ms", proc.nr_threads,
-			  dump_ms_since(&freeze));
-		r = dump_frozen(opts, &proc);
+		log_debug("dump: seize and stop %zu threads, network lock: %.3f ms",
+			  proc.nr_threads, dump_ms_since(&freeze));
+		r = dump_frozen(opts, &proc, &persist);
 	}
 	if (r < 0) {
+		/* Unlocked first: the resumed sockets' window probes must reach the peers. */
+		(void)netlock_release(&persist);
+		(void)netlock_release(&lock);
 		dump_resume(&proc);
 		goto fail;
 	}
-	dump_after(opts, &proc);
+	dump_net_finish(opts, &proc, &lock, &persist);
 	log_debug("dump: pid %d: freeze window %.3f ms, total %.3f ms (%zu process)", proc.pid,
 		  dump_ms_since(&freeze), dump_ms_since(&start), tree.count);
 	dump_proc_fini(&proc);
+	dump_net_free(net);
 	return 0;
 fail:
 	if (err_detail()[0])
 		log_error("%s", err_detail());
 	else
 		log_error_errno(r, "cannot dump pid %d", opts->pid);
+	(void)netlock_release(&lock);
 	dump_proc_fini(&proc);
+	dump_net_free(net);
 	return r;
 }

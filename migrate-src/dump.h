@@ -27,6 +27,7 @@ struct dump_opts {
 	const char *dir;
 	enum dump_after after;
 	bool shell_job; /* allow fds on a terminal, and a session outside the tree */
+	bool tcp_established; /* --tcp-established: dump established TCP connections (dump_net.h) */
 };
 
 int dump_run(const struct dump_opts *opts) __attribute__((warn_unused_result));

@@ -2,7 +2,9 @@
  * dump_files: the fd table of a process.
  *
  * Every fd is matched against a table of kinds, first match wins, so a new
- * kind (pipes, sockets, ...) is one row here plus its collector. Unsupported
+ * kind (pipes, ...) is one row here plus its collector. TCP and UDP sockets
+ * are told apart by asking a copy of the fd (pidfd_getfd) for its family, type
+ * and protocol; their state is read in the freeze window by dump_net.c. Unsupported
  * kinds are refused by name before the process is touched, and again while it
  * is frozen because the table may have changed in between.
  */
@@ -12,10 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "dump_internal.h"
 #include "err.h"
 #include "log.h"
@@ -125,6 +131,34 @@ static bool match_socket(const struct dump_fd_probe *p)
 	return S_ISSOCK(p->mode);
 }
 
+static bool match_inet(const struct dump_fd_probe *p)
+{
+	return S_ISSOCK(p->mode) && (p->sock_family == AF_INET || p->sock_family == AF_INET6);
+}
+
+/* What tcp_repair carries: TCP (stream) and UDP (datagram) over IPv4 or IPv6. */
+static bool match_inet_tcp_udp(const struct dump_fd_probe *p)
+{
+	return match_inet(p) &&
+	       ((p->sock_type == SOCK_STREAM && p->sock_protocol == IPPROTO_TCP) ||
+		(p->sock_type == SOCK_DGRAM && p->sock_protocol == IPPROTO_UDP));
+}
+
+static bool match_unix(const struct dump_fd_probe *p)
+{
+	return S_ISSOCK(p->mode) && p->sock_family == AF_UNIX;
+}
+
+static bool match_netlink(const struct dump_fd_probe *p)
+{
+	return S_ISSOCK(p->mode) && p->sock_family == AF_NETLINK;
+}
+
+static bool match_packet(const struct dump_fd_probe *p)
+{
+	return S_ISSOCK(p->mode) && p->sock_family == AF_PACKET;
+}
+
 /* /dev/null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9 */
 static bool match_devnull(const struct dump_fd_probe *p)
 {
@@ -184,6 +218,12 @@ static const struct dump_fd_kind dump_fd_kinds[] = {
 	  "anonymous inodes of this kind are not supported yet" },
 	{ "a pipe", match_pipe, -1, false, "pipes are not supported yet" },
 	{ "a FIFO", match_fifo, -1, false, "FIFOs are not supported yet" },
+	{ "a TCP or UDP socket", match_inet_tcp_udp, FD_KIND__FD_INET_SOCKET, false, NULL },
+	{ "an inet socket of another kind", match_inet, -1, false,
+	  "only TCP and UDP sockets are supported (no raw, SCTP, MPTCP, ...)" },
+	{ "a unix socket", match_unix, -1, false, "unix sockets are not supported yet" },
+	{ "a netlink socket", match_netlink, -1, false, "netlink sockets are not supported yet" },
+	{ "a packet socket", match_packet, -1, false, "packet sockets are not supported yet" },
 	{ "a socket", match_socket, -1, false, "sockets are not supported yet" },
 	{ "a memory device", match_devnull, FD_KIND__FD_DEVNULL, false, NULL },
 	{ "a terminal", match_tty, FD_KIND__FD_TTY, true,
@@ -242,6 +282,28 @@ static int dump_files_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret)
 	return r;
 }
 
+/* Family, type and protocol of socket fd, asked of a copy of it (the same socket). A socket
+ * that cannot be asked keeps 0s and is refused as "a socket" by the table. */
+static void dump_files_sock_probe(pid_t pid, struct dump_fd_probe *probe)
+{
+	socklen_t len = sizeof(int);
+	int pidfd, copy;
+
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return;
+	copy = (int)syscall(SYS_pidfd_getfd, pidfd, probe->fd, 0);
+	close(pidfd);
+	if (copy < 0)
+		return;
+	if (getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &probe->sock_family, &len) < 0 ||
+	    getsockopt(copy, SOL_SOCKET, SO_TYPE, &probe->sock_type, &len) < 0 ||
+	    getsockopt(copy, SOL_SOCKET, SO_PROTOCOL, &probe->sock_protocol, &len) < 0)
+		log_debug("dump: fd %d of pid %d: cannot ask the socket what it is: %m", probe->fd,
+			  pid);
+	close(copy);
+}
+
 /* Fills one FdEntry; -ENOENT when the fd was closed meanwhile (not an error). */
 static int dump_files_one(pid_t pid, int fd, bool shell_job, FdEntry **ret)
 {
@@ -264,6 +326,8 @@ static int dump_files_one(pid_t pid, int fd, bool shell_job, FdEntry **ret)
 	probe.mode = st.st_mode;
 	probe.rdev = st.st_rdev;
 	probe.link = link;
+	if (S_ISSOCK(st.st_mode))
+		dump_files_sock_probe(pid, &probe);
 	r = dump_files_classify(&probe, shell_job, &kind);
 	if (r < 0)
 		goto out;

@@ -50,6 +50,14 @@ struct dump_proc {
 	uint64_t brk; /* brk(0) run in the process, for MmEntry.brk */
 	bool tracked; /* under the agent's userfaultfd tracker: its "uw" is not refused */
 	const struct dump_mm_snapshot *snapshot; /* may be NULL; see dump_mm_snapshot_take */
+	/* The inet sockets the network lock was taken for (dump_net.h; not owned, may be
+	 * NULL): dump_collect_state() refuses a socket outside it and, with it, decides
+	 * about established connections by its tcp_established. */
+	const struct dump_net *net;
+	/* The table of the lock that outlives a local dump, for the inventory (or NULL). */
+	const char *netlock_table;
+	/* What dump_net_collect() took in the last dump_collect_state(), for reports. */
+	uint64_t net_collect_ns;
 };
 
 /*
@@ -80,6 +88,10 @@ struct dump_fd_probe {
 	mode_t mode;
 	dev_t rdev;
 	const char *link;
+	/* Sockets: SO_DOMAIN, SO_TYPE, SO_PROTOCOL of a copy of the fd; 0 when unknown. */
+	int sock_family;
+	int sock_type;
+	int sock_protocol;
 };
 
 /* Classifies an fd by the table of fd kinds: 0 and *ret_kind (an FdKind) when

@@ -42,6 +42,7 @@ static void main_usage(FILE *out)
 		     "  -V, --version   print the version\n"
 		     "\nLive migration (see 'migrate --to X --help'):\n"
 		     "  migrate [-v] --to HOST[:PORT] --psk-file FILE [OPTIONS] PID\n"
+		     "  a server with its connections: --tcp-established [--move-ip]\n"
 		     "  exit status 0 migrated, 1 failed (source resumed), 2 usage error,\n"
 		     "  3 outcome unknown (source kept stopped)\n\n"
 		     "Examples:\n"

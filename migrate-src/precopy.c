@@ -94,6 +94,27 @@ int precopy_decide(const struct precopy_round *history, size_t n, uint64_t dirty
 	return 0;
 }
 
+uint64_t precopy_ranges_common_pages(const struct track_ranges *a, const struct track_ranges *b)
+{
+	size_t i = 0, j = 0, na = a ? a->count : 0, nb = b ? b->count : 0;
+	uint64_t bytes = 0;
+
+	while (i < na && j < nb) {
+		const struct track_range *x = &a->ranges[i], *y = &b->ranges[j];
+		uint64_t start = x->start > y->start ? x->start : y->start;
+		uint64_t end = x->end < y->end ? x->end : y->end;
+
+		if (end > start)
+			bytes += end - start;
+		/* the range that ends first cannot meet anything further */
+		if (x->end <= y->end)
+			i++;
+		else
+			j++;
+	}
+	return bytes / 4096;
+}
+
 int precopy_ranges_union(const struct track_ranges *a, const struct track_ranges *b,
 			 struct track_ranges *ret)
 {

@@ -85,6 +85,9 @@ struct track_ranges;
 int precopy_ranges_union(const struct track_ranges *a, const struct track_ranges *b,
 			 struct track_ranges *ret) PRECOPY_WUR;
 
+/* Pages in both a and b (each sorted and disjoint; NULL is empty). */
+uint64_t precopy_ranges_common_pages(const struct track_ranges *a, const struct track_ranges *b);
+
 /* Writes s as a JSON string, quotes included ("\n" -> "\\n", control
  * characters as \u00XX, other bytes as they are). NULL writes null. */
 void precopy_json_string(FILE *f, const char *s);

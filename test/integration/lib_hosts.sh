@@ -6,7 +6,9 @@
 #	lib_init "$1"
 #	hosts_init                        tools and BUILD/hosts/hostinit there, or exit 77
 #	host_create a 198.18.0.1          a network namespace AND a PID namespace whose
-#	host_create b 198.18.0.2          PID 1 is our hostinit; lo up
+#	host_create b 198.18.0.2          PID 1 is our hostinit; lo up; a UTS namespace
+#	                                  whose host name is the host's (a, b), where
+#	                                  unshare can make one
 #	host_link a b                     a veth pair a <-> b, each end with its host's /24
 #	host_run a CMD...                 CMD inside host a, foreground, its status returned
 #	host_spawn a LOG CMD...           CMD inside host a, detached (a child of a's init),
@@ -62,6 +64,8 @@ declare -A HOST_IP=()    # host name -> its address
 declare -A DST_NSPID=()  # host name -> PID in that host of its migrate-dst
 DST_ARGS=()              # more options for migrate-dst
 HOSTS=()                 # created, in order
+HOST_NSENTER=(-n -p -m)  # the namespaces a command enters (hosts_init adds -u)
+HOST_UTS=0               # 1: each host has a UTS namespace named after it
 HOST_SPAWNED=
 MIG_RC=0
 MIG_COUNT=0
@@ -74,6 +78,14 @@ hosts_init() {
 	HOSTINIT=$BUILD/hosts/hostinit
 	[ -x "$HOSTINIT" ] || die "$HOSTINIT not built"
 	unshare --pid --fork true 2>/dev/null || skip "cannot create PID namespaces here"
+	# A host name per host lets a process tell where it runs (gethostname()
+	# in a migrated process names the destination); optional: the tests
+	# that need it check HOST_UTS.
+	HOST_UTS=0
+	if unshare --uts true 2>/dev/null; then
+		HOST_UTS=1
+		HOST_NSENTER=(-n -p -m -u)
+	fi
 	hosts_reap_stale
 	on_exit hosts_destroy_all
 }
@@ -119,8 +131,10 @@ host_create() {
 	# kills it (and so the namespace) if it dies itself.
 	(
 		hosts_close_fds
+		uts=()
+		[ "$HOST_UTS" = 0 ] || uts=(--uts)
 		exec ip netns exec "$ns" unshare --pid --fork --kill-child=SIGKILL --mount-proc \
-			"$HOSTINIT" </dev/null >>"$log" 2>&1
+			"${uts[@]}" "$HOSTINIT" </dev/null >>"$log" 2>&1
 	) &
 	unshare_pid=$!
 	disown "$unshare_pid"
@@ -141,6 +155,8 @@ host_create() {
 	HOST_IP[$name]=$ip
 	host_run "$name" sh -c "echo $((${#HOSTS[@]} * 1000)) >/proc/sys/kernel/ns_last_pid" ||
 		die "host $name: cannot set its first PID"
+	[ "$HOST_UTS" = 0 ] || host_run "$name" sh -c "echo $name >/proc/sys/kernel/hostname" ||
+		die "host $name: cannot set its host name"
 }
 
 # host_link A B: a veth pair, named after the peer on each side (v-B in A).
@@ -158,7 +174,7 @@ host_run() {
 	local name=$1
 	shift
 	[ -n "${HOST_INIT[$name]:-}" ] || die "no host $name"
-	nsenter -t "${HOST_INIT[$name]}" -n -p -m -- "$@"
+	nsenter -t "${HOST_INIT[$name]}" "${HOST_NSENTER[@]}" -- "$@"
 }
 
 # host_spawn NAME LOG COMMAND...: the sh in the host starts COMMAND in the
@@ -171,7 +187,7 @@ host_spawn() {
 	[ -n "${HOST_INIT[$name]:-}" ] || die "no host $name"
 	HOST_SPAWNED=$(
 		hosts_close_fds
-		exec nsenter -t "${HOST_INIT[$name]}" -n -p -m -- \
+		exec nsenter -t "${HOST_INIT[$name]}" "${HOST_NSENTER[@]}" -- \
 			sh -c 'log=$1; shift; setsid "$@" </dev/null >>"$log" 2>&1 & echo $!' \
 			sh "$log" "$@"
 	) || die "host $name: cannot start $*"
@@ -327,9 +343,9 @@ mig_bg() {
 	shift 3
 	(
 		hosts_close_fds
-		exec nsenter -t "${HOST_INIT[$MIG_SRC]}" -n -p -m -- timeout "$MIG_TIMEOUT" \
-			"$MIGRATE" --to "${HOST_IP[$MIG_DST]}:$DST_PORT" --psk-file "$PSK_FILE" \
-			"$@" "$MIG_PID" >"$LAST_OUT" 2>"$LAST_ERR"
+		exec nsenter -t "${HOST_INIT[$MIG_SRC]}" "${HOST_NSENTER[@]}" -- \
+			timeout "$MIG_TIMEOUT" "$MIGRATE" --to "${HOST_IP[$MIG_DST]}:$DST_PORT" \
+			--psk-file "$PSK_FILE" "$@" "$MIG_PID" >"$LAST_OUT" 2>"$LAST_ERR"
 	) &
 	# (nsenter forks the agent into SRC's PID namespace: host_destroy ends it)
 	MIG_BG_PID=$!
@@ -452,4 +468,154 @@ c.close()' "${HOST_IP[$to]}" "$port"
 	[ "$seen" = "hello ${HOST_IP[$from]}" ] ||
 		die "TCP $from -> $to (${HOST_IP[$to]}:$port): expected 'hello ${HOST_IP[$from]}'," \
 			"saw '$seen'"
+}
+
+# --- network handover (issue 4) -------------------------------------------
+#
+# Three hosts on one switch, so that an address can move between two of them:
+#
+#	net_need [--move-ip]              exit 77 unless live migration, python3, nft
+#	                                  and `migrate --help` offering --tcp-established
+#	                                  (and --move-ip) are there
+#	net_hosts 4|6                     hosts a (198.18.0.1, fd00::1), b (.2, ::2) and
+#	                                  c (.3, ::3), each with an eth0 on the bridge
+#	                                  of host sw; the service address SVC_IP
+#	                                  (198.18.0.10 or fd00::10) on a's eth0;
+#	                                  migrate-dst in b
+#	host_bridge sw a b c              (what net_hosts uses) a netns sw holding
+#	                                  bridge br0; eth0 in each host, its port p-HOST
+#	host_py_start a LABEL SCRIPT ARGS...
+#	                                  test/hosts/SCRIPT under python3 in a, log
+#	                                  $TMP/LABEL.log, waits for READY: PY_PID (in a),
+#	                                  PY_HPID (here)
+#	host_has_addr a ADDR              ADDR is on one of a's interfaces
+#	host_mac a                        MAC of a's eth0
+#	net_assert_clean WHY HOST...      no nftables table of the network lock (no
+#	                                  table at all: the hosts have no other) in HOST
+#	web_get c PATH                    one HTTP GET to SVC_IP:SVC_PORT from c on a
+#	                                  new connection: prints the body
+#	resp_count LOG                    number of "resp " lines of a webclient log
+#	client_wait LOG REGEX [SECONDS]   wait_line for a client (webclient.py,
+#	                                  netpeer.py) that fails fast: its FAIL line
+#	                                  ends the wait with the client's reason
+declare -A HOST_IP6=() # host name -> its IPv6 address (host_bridge adds it)
+HOSTS_PY=/usr/bin/python3
+HOSTS_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../hosts" && pwd)
+SVC_PORT=8080
+
+net_need() {
+	live_need
+	[ -x "$HOSTS_PY" ] || skip "needs $HOSTS_PY (the test servers are Python)"
+	command -v nft >/dev/null || skip "needs nft (to check that no lock is left behind)"
+	"$MIGRATE" --help 2>&1 | grep -q -- '--tcp-established' ||
+		skip "'migrate --help' does not offer --tcp-established yet (issue 4)"
+	if [ "${1:-}" = --move-ip ]; then
+		"$MIGRATE" --help 2>&1 | grep -q -- '--move-ip' ||
+			skip "'migrate --help' does not offer --move-ip yet (issue 4)"
+	fi
+	return 0
+}
+
+host_bridge() {
+	local br=$1 ns=mh-$$-$1 h
+	shift
+	[ -z "${HOST_NETNS[$br]:-}" ] || die "host $br created twice"
+	ip netns add "$ns" || die "ip netns add $ns failed"
+	HOST_NETNS[$br]=$ns # no init: host_destroy only deletes the netns
+	HOSTS+=("$br")
+	ip -n "$ns" link add br0 type bridge && ip -n "$ns" link set br0 up ||
+		die "bridge in $br failed"
+	for h in "$@"; do
+		ip link add name eth0 netns "${HOST_NETNS[$h]}" type veth \
+			peer name "p-$h" netns "$ns" || die "veth $h <-> $br failed"
+		ip -n "$ns" link set "p-$h" master br0 up || die "port p-$h of $br failed"
+		# No duplicate address detection: addresses usable at once (they are
+		# unique by construction), and a moved one is claimed without it too.
+		host_run "$h" sh -c 'echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_dad' ||
+			die "host $h: cannot turn DAD off on eth0"
+		host_run "$h" ip addr add "${HOST_IP[$h]}/$HOST_ADDR_PREFIX" dev eth0 ||
+			die "host $h: address on eth0 failed"
+		if [ -n "${HOST_IP6[$h]:-}" ]; then
+			host_run "$h" ip addr add "${HOST_IP6[$h]}/64" dev eth0 nodad ||
+				die "host $h: IPv6 address on eth0 failed"
+		fi
+		host_run "$h" ip link set eth0 up || die "host $h: eth0 up failed"
+	done
+}
+
+net_hosts() {
+	local family=$1
+	host_create a 198.18.0.1
+	host_create b 198.18.0.2
+	host_create c 198.18.0.3
+	HOST_IP6[a]=fd00::1 HOST_IP6[b]=fd00::2 HOST_IP6[c]=fd00::3
+	host_bridge sw a b c
+	[ "$HOST_UTS" = 1 ] || skip "cannot give the test hosts a UTS namespace (host name)"
+	# The service address is not a's own: the agent's connection to b uses
+	# a's own address, which must stay when the service's moves.
+	if [ "$family" = 6 ]; then
+		SVC_IP=fd00::10
+		host_run a ip addr add "$SVC_IP/64" dev eth0 nodad
+	else
+		SVC_IP=198.18.0.10
+		host_run a ip addr add "$SVC_IP/$HOST_ADDR_PREFIX" dev eth0
+	fi || die "host a: service address $SVC_IP failed"
+	dst_start b
+}
+
+host_py_start() {
+	local host=$1 label=$2 script=$3 nspid
+	shift 3
+	rm -f "$TMP/$label.log"
+	host_spawn "$host" "$TMP/$label.log" "$HOSTS_PY" -u "$HOSTS_SRC/$script" "$@"
+	nspid=$HOST_SPAWNED
+	wait_line "$TMP/$label.log" "^READY $nspid\$"
+	PY_PID=$nspid
+	PY_HPID=$(host_pid "$host" "$nspid") || die "host $host: no pid $nspid after READY"
+	track_pid "$PY_HPID"
+}
+
+host_has_addr() {
+	host_run "$1" ip -o addr show | awk '{ print $4 }' | grep -qx -- "$2/[0-9]*"
+}
+
+host_mac() {
+	host_run "$1" cat /sys/class/net/eth0/address
+}
+
+net_assert_clean() {
+	local why=$1 h tables
+	shift
+	for h in "$@"; do
+		tables=$(host_run "$h" nft list tables 2>&1) ||
+			die "$why: nft list tables in host $h failed: $tables"
+		[ -z "$tables" ] ||
+			die "$why: expected no nftables table in host $h, found: $(echo $tables)"
+	done
+}
+
+web_get() {
+	local host=$1 path=$2
+	host_run "$host" timeout 10 bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit 1
+		printf "GET %s HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n" "$3" >&3
+		sed "1,/^\r$/d" <&3' sh "$SVC_IP" "$SVC_PORT" "$path" ||
+		die "GET $path from host $host to $SVC_IP:$SVC_PORT failed"
+}
+
+resp_count() {
+	grep -c '^resp ' "$1" || true
+}
+
+client_wait() {
+	local log=$1 regex=$2 i
+	for ((i = 0; i < ${3:-$LIB_TIMEOUT} * 20; i++)); do
+		grep -qE -- "$regex" "$log" 2>/dev/null && return 0
+		if grep -q '^FAIL' "$log" 2>/dev/null; then
+			die "waiting for '$regex' in $log, the client failed:" \
+				"$(grep -m1 '^FAIL' "$log")"
+		fi
+		sleep 0.05
+	done
+	die "expected a line matching '$regex' in $log within ${3:-$LIB_TIMEOUT} s," \
+		"the last is: $(tail -n 1 "$log")"
 }

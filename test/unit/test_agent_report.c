@@ -184,6 +184,18 @@ static void report_fill(struct agent_report *rep, struct agent_round_stats *roun
 	rep->total_ns = 80000000;
 	rep->total_bytes = 74182000;
 	rep->rss_bytes = 67108864;
+	rep->sockets = 2;
+	rep->established = 1;
+	rep->ips_moved = 1;
+	rep->lock_ns = 300000;
+	rep->sock_dump_ns = 150000;
+	rep->ip_release_ns = 120000;
+	rep->unlock_ns = 14000000;
+	rep->dst_sockets = 2;
+	rep->dst_sock_restore_ns = 400000;
+	rep->dst_net_check_ns = 250000;
+	rep->dst_ip_claim_ns = 110000;
+	rep->dst_sock_resume_ns = 40000;
 }
 
 static void test_json_structure(void **state)
@@ -195,6 +207,9 @@ static void test_json_structure(void **state)
 		"total_ms",    "freeze_ms", "state_ms",	       "last_pages_ms",
 		"restore_ms",  "resume_ms", "layout_ms",       "pages_ms",
 		"finish_ms",   "time_ms",   "rss_bytes",       "bytes_per_rss",
+		"lock_ms",     "socket_dump_ms", "ip_release_ms", "unlock_ms",
+		"socket_restore_ms", "ip_check_ms", "ip_claim_ms", "socket_resume_ms",
+		"sockets",     "established", "ips_moved",
 		"rounds\":3", /* the totals' count, after the rounds array */
 	};
 	struct agent_round_stats rounds[3];
@@ -214,6 +229,9 @@ static void test_json_structure(void **state)
 	assert_non_null(strstr(json, "\"rounds\":[{\"round\":0,"));
 	assert_non_null(strstr(json, "\"final\":true"));
 	assert_non_null(strstr(json, "\"freeze_window\":{"));
+	assert_non_null(strstr(json, "\"network\":{\"sockets\":2,\"established\":1,"));
+	assert_non_null(strstr(json, "\"lock_ms\":0.300,"));
+	assert_non_null(strstr(json, "\"ip_claim_ms\":0.110,"));
 	assert_non_null(strstr(json, "\"totals\":{"));
 	assert_non_null(strstr(json, "\"images_written\":false"));
 	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
@@ -300,7 +318,10 @@ static void test_text(void **state)
 	agent_report_text(f, &rep);
 	assert_int_equal(fclose(f), 0);
 	assert_non_null(strstr(buf, "migration of pid 4120 to 10.0.0.2:7070: ok"));
-	assert_non_null(strstr(buf, "freeze window 9.0 ms"));
+	assert_non_null(strstr(buf, "freeze window 9.0 ms = lock 0.3 + freeze 0.1"));
+	assert_non_null(strstr(buf, "+ address release 0.1 + resume"));
+	assert_non_null(strstr(buf, "network (2 sockets, 1 established, 1 address moved)"));
+	assert_non_null(strstr(buf, "socket restore 0.40 + address check 0.25"));
 	assert_non_null(strstr(buf, "    2*"));
 	assert_non_null(strstr(buf, "3 rounds"));
 	free(buf);

@@ -130,6 +130,26 @@ static void test_ranges_union(void **state)
 	track_ranges_free(&b);
 }
 
+static void test_ranges_common_pages(void **state)
+{
+	static const uint64_t a_pairs[][2] = { { 0x1000, 0x3000 }, { 0x8000, 0x9000 },
+					       { 0x20000, 0x30000 } };
+	static const uint64_t b_pairs[][2] = { { 0x2000, 0x5000 }, { 0x9000, 0xa000 },
+					       { 0x1f000, 0x22000 }, { 0x2f000, 0x41000 } };
+	struct track_ranges a = { 0 }, b = { 0 };
+
+	(void)state;
+	ranges_set(&a, a_pairs, 3);
+	ranges_set(&b, b_pairs, 4);
+	/* 0x2000 (1 page) + none at 0x9000 (adjacent only) + 0x20000-0x22000 (2) + 0x2f000 (1) */
+	assert_int_equal(precopy_ranges_common_pages(&a, &b), 4);
+	assert_int_equal(precopy_ranges_common_pages(&b, &a), 4);
+	assert_int_equal(precopy_ranges_common_pages(&a, &a), a.pages);
+	assert_int_equal(precopy_ranges_common_pages(&a, NULL), 0);
+	track_ranges_free(&a);
+	track_ranges_free(&b);
+}
+
 static void test_json_string(void **state)
 {
 	char *buf = NULL;
@@ -152,6 +172,7 @@ int main(void)
 		cmocka_unit_test(test_decide_table),
 		cmocka_unit_test(test_decide_prediction),
 		cmocka_unit_test(test_ranges_union),
+		cmocka_unit_test(test_ranges_common_pages),
 		cmocka_unit_test(test_json_string),
 	};
 
