@@ -153,4 +153,7 @@ int image_inventory_check(const InventoryEntry *inv) IMAGE_WUR;
  * is not looked at). -EBADMSG with err_detail() naming the record and the fault. */
 int image_task_check(const InventoryEntry *inv, const struct image_task *t) IMAGE_WUR;
 
+/* The VMA kinds whose pages an image (or a live migration) carries. */
+bool image_vma_holds_pages(const VmaEntry *v);
+
 #endif

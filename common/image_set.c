@@ -313,7 +313,7 @@ static int image_load_files(struct image_dir *d, struct image_task *t)
 	return image_check_files(pid, t->fds, t->fd_count);
 }
 
-static bool image_vma_holds_pages(const VmaEntry *v)
+bool image_vma_holds_pages(const VmaEntry *v)
 {
 	switch (v->kind) {
 	case VMA_KIND__VMA_ANON_PRIVATE:

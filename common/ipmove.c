@@ -4,6 +4,7 @@
  * the announcements as raw frames.
  */
 #include "ipmove.h"
+#include "netns.h"
 
 #include "err.h"
 #include "log.h"
@@ -114,38 +115,6 @@ static int nle_fail(int nle, const char *what, const struct ipmove_addr *a)
 }
 
 /* --- namespace and socket ---------------------------------------------- */
-
-static int ns_enter(int netns_fd, int *ret_saved)
-{
-	int self;
-
-	*ret_saved = -1;
-	if (netns_fd < 0)
-		return 0;
-	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
-		return err_setf(errno, "own network namespace: %s", strerror(errno));
-	if (setns(netns_fd, CLONE_NEWNET) < 0) {
-		int err = err_setf(errno, "entering network namespace fd %d: %s", netns_fd,
-				   strerror(errno));
-		close(self);
-		return err;
-	}
-	*ret_saved = self;
-	return 0;
-}
-
-/* Back to the caller's namespace; returns r, or -ENOTRECOVERABLE when the way back failed. */
-static int ns_leave(int saved, int r)
-{
-	if (saved < 0)
-		return r;
-	if (setns(saved, CLONE_NEWNET) < 0)
-		r = err_setf(ENOTRECOVERABLE, "cannot return to own network namespace: %s",
-			     strerror(errno));
-	close(saved);
-	return r;
-}
 
 static int rt_open(struct nl_sock **ret)
 {
@@ -310,10 +279,10 @@ int ipmove_owns(int netns_fd, const struct ipmove_addr *a)
 	int saved, r = addr_check(a);
 
 	if (r == 0)
-		r = ns_enter(netns_fd, &saved);
+		r = netns_enter(netns_fd, &saved);
 	if (r < 0)
 		return r;
-	return ns_leave(saved, owns(a));
+	return netns_leave(saved, owns(a));
 }
 
 static int release(const struct ipmove_addr *a, struct ipmove_undo *ret_undo)
@@ -350,10 +319,10 @@ int ipmove_release(int netns_fd, const struct ipmove_addr *a, struct ipmove_undo
 
 	memset(ret_undo, 0, sizeof(*ret_undo));
 	if (r == 0)
-		r = ns_enter(netns_fd, &saved);
+		r = netns_enter(netns_fd, &saved);
 	if (r < 0)
 		return r;
-	return ns_leave(saved, release(a, ret_undo));
+	return netns_leave(saved, release(a, ret_undo));
 }
 
 static int claim(struct ipmove_undo *u)
@@ -390,7 +359,7 @@ int ipmove_claim(int netns_fd, const struct ipmove_addr *a, unsigned int prefixl
 	/* The sockets need the address at once, and it has just left the source. */
 	u.flags = a->family == AF_INET6 ? IFA_F_NODAD : 0;
 	snprintf(u.ifname, sizeof(u.ifname), "%s", ifname);
-	r = ns_enter(netns_fd, &saved);
+	r = netns_enter(netns_fd, &saved);
 	if (r < 0)
 		return r;
 	u.ifindex = (int)if_nametoindex(ifname);
@@ -398,7 +367,7 @@ int ipmove_claim(int netns_fd, const struct ipmove_addr *a, unsigned int prefixl
 		r = err_setf(ENODEV, "no interface '%s' to claim the address on", ifname);
 	else
 		r = claim(&u);
-	r = ns_leave(saved, r);
+	r = netns_leave(saved, r);
 	if (r == 0) {
 		u.action = IPMOVE_UNDO_DELETE;
 		*ret_undo = u;
@@ -440,10 +409,10 @@ int ipmove_undo(int netns_fd, struct ipmove_undo *u)
 
 	if (u->action == IPMOVE_UNDO_NONE)
 		return 0;
-	r = ns_enter(netns_fd, &saved);
+	r = netns_enter(netns_fd, &saved);
 	if (r < 0)
 		return r;
-	r = ns_leave(saved, undo(u));
+	r = netns_leave(saved, undo(u));
 	if (r == 0)
 		u->action = IPMOVE_UNDO_NONE;
 	return r;
@@ -591,8 +560,8 @@ int ipmove_announce(int netns_fd, const struct ipmove_addr *a, const char *ifnam
 	int saved, r = addr_check(a);
 
 	if (r == 0)
-		r = ns_enter(netns_fd, &saved);
+		r = netns_enter(netns_fd, &saved);
 	if (r < 0)
 		return r;
-	return ns_leave(saved, announce(a, ifname));
+	return netns_leave(saved, announce(a, ifname));
 }

@@ -4,6 +4,7 @@
  * is what makes the kernel apply it as one transaction.
  */
 #include "netlock.h"
+#include "netns.h"
 
 #include "err.h"
 #include "log.h"
@@ -379,30 +380,15 @@ static int nf_socket_create(void)
 /* A netlink socket belongs to the namespace it was created in: enter netns_fd just for that. */
 static int nf_socket_in(int netns_fd)
 {
-	int self, fd, err;
+	int saved, fd, r = netns_enter(netns_fd, &saved);
 
-	if (netns_fd < 0)
-		return nf_socket_create();
-	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
-		return err_setf(errno, "own network namespace: %s", strerror(errno));
-	if (setns(netns_fd, CLONE_NEWNET) < 0) {
-		err = err_setf(errno, "entering network namespace fd %d: %s", netns_fd,
-			       strerror(errno));
-		close(self);
-		return err;
-	}
+	if (r < 0)
+		return r;
 	fd = nf_socket_create();
-	if (setns(self, CLONE_NEWNET) < 0) {
-		err = errno;
-		close(self);
-		if (fd >= 0)
-			close(fd);
-		return err_setf(ENOTRECOVERABLE, "cannot return to own network namespace: %s",
-				strerror(err));
-	}
-	close(self);
-	return fd;
+	r = netns_leave(saved, fd);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	return r;
 }
 
 static int nf_send(int fd, const struct nlbuf *b)

@@ -4,6 +4,7 @@
  * carries everything asked for here.
  */
 #include "sockdiag.h"
+#include "netns.h"
 
 #include "err.h"
 #include "log.h"
@@ -25,42 +26,21 @@
 #define RECV_BUF_SIZE (32u << 10)
 #define MAX_SOCKETS (1u << 20) /* refuse an answer that would grow without end */
 
-/*
- * A netlink socket belongs to the namespace it was created in: enter
- * netns_fd just long enough to create it. setns() affects this thread only.
- */
+/* A netlink socket belongs to the namespace it was created in (netns.h). */
 static int diag_socket_in(int netns_fd)
 {
-	int self, fd, err;
+	int saved, fd, r = netns_enter(netns_fd, &saved);
 
-	if (netns_fd < 0) {
-		fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-		return fd < 0 ? err_setf(errno, "netlink socket: %s", strerror(errno)) : fd;
-	}
-	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
-		return err_setf(errno, "own network namespace: %s", strerror(errno));
-	if (setns(netns_fd, CLONE_NEWNET) < 0) {
-		err = err_setf(errno, "entering network namespace fd %d: %s", netns_fd,
-			       strerror(errno));
-		close(self);
-		return err;
-	}
+	if (r < 0)
+		return r;
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	err = fd < 0 ? errno : 0;
-	if (setns(self, CLONE_NEWNET) < 0) {
-		err = errno;
-		close(self);
-		if (fd >= 0)
-			close(fd);
-		return err_setf(ENOTRECOVERABLE, "cannot return to own network namespace: %s",
-				strerror(err));
-	}
-	close(self);
 	if (fd < 0)
-		return err_setf(err, "netlink socket in namespace fd %d: %s", netns_fd,
-				strerror(err));
-	return fd;
+		r = err_setf(errno, "netlink socket in namespace fd %d: %s", netns_fd,
+			     strerror(errno));
+	r = netns_leave(saved, fd < 0 ? r : fd);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	return r;
 }
 
 static int diag_request(int fd, uint8_t family, uint8_t protocol, uint32_t seq)

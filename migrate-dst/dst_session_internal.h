@@ -117,8 +117,6 @@ size_t session_ranges_find(const struct session_ranges *set, uint64_t addr);
 void session_ranges_fini(struct session_ranges *set);
 /* The VMA of the current layout holding addr, or NULL. */
 const VmaEntry *session_layout_find(const WireLayout *l, uint64_t addr);
-/* VMA kinds whose pages travel (image.c's rule): anonymous, heap, stack, file-private. */
-bool session_vma_holds_pages(const VmaEntry *v);
 
 /* session_image.c */
 int session_on_record(struct session *s, const WireImageRecord *m) SESSION_WUR;

@@ -244,7 +244,7 @@ static int session_image_vmas(struct session *s, struct page_writer *w, int mem,
 	for (size_t i = 0; r == 0 && i < s->mm->n_vmas; i++) {
 		const VmaEntry *v = s->mm->vmas[i];
 
-		if (!session_vma_holds_pages(v))
+		if (!image_vma_holds_pages(v))
 			continue;
 		while (j < n && res[j]->end <= v->start)
 			j++;

@@ -83,20 +83,6 @@ void session_ranges_fini(struct session_ranges *set)
 
 /* ---- layout ---- */
 
-bool session_vma_holds_pages(const VmaEntry *v)
-{
-	switch (v->kind) {
-	case VMA_KIND__VMA_ANON_PRIVATE:
-	case VMA_KIND__VMA_ANON_SHARED:
-	case VMA_KIND__VMA_HEAP:
-	case VMA_KIND__VMA_STACK:
-	case VMA_KIND__VMA_FILE_PRIVATE:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* The Layout's VMAs are sorted (wire_frame_unpack checked), [vsyscall] last. */
 const VmaEntry *session_layout_find(const WireLayout *l, uint64_t addr)
 {
@@ -201,7 +187,7 @@ static int session_check_run(struct session *s, uint64_t start, uint64_t end)
 	while (at < end) {
 		const VmaEntry *v = session_layout_find(s->layout, at);
 
-		if (!v || !session_vma_holds_pages(v))
+		if (!v || !image_vma_holds_pages(v))
 			return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_PROTOCOL, -EPROTO,
 					    "PageBatch: pages 0x%llx-0x%llx: 0x%llx is %s",
 					    (unsigned long long)start, (unsigned long long)end,
