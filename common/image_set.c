@@ -124,6 +124,28 @@ static bool image_u32_in(const uint32_t *v, size_t n, uint32_t x)
 	return false;
 }
 
+/*
+ * A process keeps the session it was forked in or leads its own (setsid):
+ * any other sid means its parent left that session after the fork, which
+ * only a helper task could re-create. pgid is not checked: setpgid may join
+ * any group of the session.
+ */
+static int image_check_pstree_session(PstreeEntry **ps, size_t i)
+{
+	const PstreeEntry *p = ps[i];
+
+	for (size_t j = 0; j < i; j++) {
+		if (ps[j]->pid != p->ppid)
+			continue;
+		if (p->sid != ps[j]->sid && p->sid != p->pid)
+			return err_setf(-EBADMSG,
+					"pstree.img: pid %u: session %u is neither its parent's (%u) "
+					"nor its own",
+					p->pid, p->sid, ps[j]->sid);
+	}
+	return 0;
+}
+
 /* Entry i of pstree.img against the entries before it. */
 static int image_check_pstree_entry(PstreeEntry **ps, size_t i)
 {
@@ -143,6 +165,12 @@ static int image_check_pstree_entry(PstreeEntry **ps, size_t i)
 	if (!parent_seen)
 		return err_setf(-EBADMSG, "pstree.img: pid %u comes before its parent %u", p->pid,
 				p->ppid);
+	if (i > 0) {
+		int r = image_check_pstree_session(ps, i);
+
+		if (r < 0)
+			return r;
+	}
 	if (p->n_threads == 0 || p->threads[0] != p->pid)
 		return err_setf(-EBADMSG, "pstree.img: pid %u: thread list must start with the pid",
 				p->pid);
@@ -198,6 +226,22 @@ static int image_check_pstree(struct image_set *set)
 	return r;
 }
 
+/* Interval timers: each of ITIMER_REAL, VIRTUAL, PROF at most once. */
+static int image_check_itimers(const TaskCoreEntry *c)
+{
+	unsigned int seen = 0;
+
+	for (size_t i = 0; i < c->n_itimers; i++) {
+		uint32_t which = c->itimers[i] ? c->itimers[i]->which : 3;
+
+		if (which > 2 || (seen & (1u << which)))
+			return err_setf(-EBADMSG, "core-%u.img: interval timer %zu (which %u) is "
+					"unknown or repeated", c->pid, i, which);
+		seen |= 1u << which;
+	}
+	return 0;
+}
+
 static int image_check_core(const struct image_task *t)
 {
 	const PstreeEntry *p = t->pstree;
@@ -214,7 +258,7 @@ static int image_check_core(const struct image_task *t)
 					"core-%u.img: thread %zu is tid %u, pstree.img says %u",
 					p->pid, i, c->threads[i] ? c->threads[i]->tid : 0,
 					p->threads[i]);
-	return 0;
+	return image_check_itimers(c);
 }
 
 static int image_check_mm(pid_t pid, const MmEntry *mm)
@@ -245,6 +289,65 @@ static int image_cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* An event fd carries its own state and no socket state. */
+static int image_check_fd_event(pid_t pid, const FdEntry *e)
+{
+	bool ok = !e->inet;
+
+	if (e->kind == FD_KIND__FD_EVENTFD)
+		ok = ok && e->has_efd_count && e->efd_count != UINT64_MAX;
+	else if (e->kind == FD_KIND__FD_SIGNALFD)
+		ok = ok && e->has_sigmask;
+	else if (e->kind == FD_KIND__FD_EPOLL)
+		for (size_t i = 0; i < e->n_epoll; i++)
+			ok = ok && e->epoll[i]->tfd <= INT32_MAX && e->epoll[i]->tfd != e->fd;
+	else if (e->kind == FD_KIND__FD_INOTIFY)
+		for (size_t i = 0; i < e->n_inotify; i++)
+			ok = ok && e->inotify[i]->wd == i + 1 && e->inotify[i]->path[0] == '/';
+	else
+		ok = ok && e->has_tfd_clockid && e->has_tfd_value_ns && e->has_tfd_interval_ns;
+	if (!ok)
+		return err_setf(-EBADMSG, "files-%d.img: fd %u: its kind %d and state disagree",
+				(int)pid, e->fd, (int)e->kind);
+	return 0;
+}
+
+/* A pipe end: its capacity in the kernel's range (a page to 1 GiB), its inode to pair it with
+ * the other end, and unread data only on a read end, no more than the capacity. */
+static int image_check_fd_pipe(pid_t pid, const FdEntry *e)
+{
+	uint32_t acc = e->flags & O_ACCMODE;
+	bool ok = !e->inet && e->has_ino && e->has_pipe_size && e->pipe_size >= 4096 &&
+		  e->pipe_size <= (1u << 30) && (acc == O_RDONLY || acc == O_WRONLY);
+
+	if (ok && e->has_pipe_data)
+		ok = acc == O_RDONLY && e->pipe_data.len <= e->pipe_size;
+	if (!ok)
+		return err_setf(-EBADMSG, "files-%d.img: fd %u: a pipe with an incoherent state "
+				"(capacity, access mode or unread data)", (int)pid, e->fd);
+	return 0;
+}
+
+/* A memfd carries exactly its contents (at most 1 GiB), its seals and its inode. */
+static int image_check_fd_memfd(pid_t pid, const FdEntry *e)
+{
+	if (e->inet || !e->has_ino || !e->has_size || !e->has_memfd_seals || !e->has_file_data ||
+	    e->file_data.len != e->size || e->size > (1u << 30))
+		return err_setf(-EBADMSG, "files-%d.img: fd %u: a memfd without its contents, "
+				"size or seals", (int)pid, e->fd);
+	return 0;
+}
+
+/* A deleted file carries exactly its contents (at most 1 GiB) and an absolute path. */
+static int image_check_fd_ghost(pid_t pid, const FdEntry *e)
+{
+	if (e->inet || !e->has_size || !e->has_file_data || e->file_data.len != e->size ||
+	    e->size > (1u << 30) || !e->path || e->path[0] != '/')
+		return err_setf(-EBADMSG, "files-%d.img: fd %u: a deleted file without its "
+				"contents, size or path", (int)pid, e->fd);
+	return 0;
+}
+
 /* An fd's kind and its socket state agree; a socket's state is coherent (tcp_repair). */
 static int image_check_fd(pid_t pid, const FdEntry *e)
 {
@@ -267,6 +370,18 @@ static int image_check_fd(pid_t pid, const FdEntry *e)
 			return err_setf(-EBADMSG, "files-%d.img: fd %u: %s", (int)pid, e->fd,
 					err_detail());
 		return 0;
+	case FD_KIND__FD_EVENTFD:
+	case FD_KIND__FD_SIGNALFD:
+	case FD_KIND__FD_TIMERFD:
+	case FD_KIND__FD_EPOLL:
+	case FD_KIND__FD_INOTIFY:
+		return image_check_fd_event(pid, e);
+	case FD_KIND__FD_PIPE:
+		return image_check_fd_pipe(pid, e);
+	case FD_KIND__FD_MEMFD:
+		return image_check_fd_memfd(pid, e);
+	case FD_KIND__FD_GHOST:
+		return image_check_fd_ghost(pid, e);
 	default:
 		return err_setf(-EBADMSG, "files-%d.img: fd %u has an unknown kind %d", (int)pid,
 				e->fd, (int)e->kind);

@@ -60,6 +60,10 @@ static int check_fd_entry(const struct restore_opts *opts, const FdEntry *e)
 
 	if (e->kind == FD_KIND__FD_INET_SOCKET)
 		return check_socket_entry(opts, e);
+	if (restore_fd_event_is(e))
+		return 0; /* made anew from the image alone */
+	if (restore_fd_pipe_is(e) || restore_fd_ghost_is(e))
+		return 0; /* made anew from the image alone */
 	if (e->kind == FD_KIND__FD_TTY) {
 		if (!opts->shell_job)
 			return log_error_errno(-EINVAL, "fd %u is the terminal %s: restore it with "

@@ -381,6 +381,8 @@ int restore_core_run(struct restore_proc *t)
 		r = core_thread_state(&t->puppets[i], core->threads[i]);
 	if (r == 0)
 		r = core_pending(t);
+	if (r == 0)
+		r = restore_timers_run(t);
 	for (size_t i = 0; r == 0 && i < core->n_threads; i++)
 		r = core_creds(t, &t->puppets[i]);
 	if (r == 0)

@@ -131,6 +131,12 @@ static int files_fd(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
 		p->timings.sockets_ns += restore_now_ns() - t0;
 		return r;
 	}
+	if (restore_fd_event_is(e))
+		return restore_fd_event_one(p, pp, e);
+	if (restore_fd_pipe_is(e))
+		return restore_fd_pipe_one(p, pp, e);
+	if (restore_fd_ghost_is(e))
+		return restore_fd_ghost_one(p, pp, e);
 	r = files_open(p, pp, e, &fd);
 	if (r < 0)
 		return r;
@@ -245,6 +251,8 @@ int restore_files_run(struct restore_proc *p)
 
 	for (size_t i = 0; r == 0 && i < p->img->fd_count; i++)
 		r = files_fd(p, pp, p->img->fds[i]);
+	if (r == 0)
+		r = restore_fd_event_epoll(p, pp, p->img->fds, p->img->fd_count);
 	if (r == 0)
 		r = files_fs(p, pp);
 	for (size_t i = 0; r == 0 && i < core->n_rlimits; i++)

@@ -89,9 +89,27 @@ void restore_mm_layout_free(struct restore_proc *p);
 /* restore_files.c: session, fds, cwd, root, umask, rlimits, personality. */
 int restore_files_run(struct restore_proc *p) RESTORE_WUR;
 
+/* restore_fd_event.c: eventfds, signalfds and timerfds, made by us and put at their number. */
+bool restore_fd_event_is(const FdEntry *e);
+int restore_fd_event_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+/* The registrations of every epoll instance of fds, once all the fds exist. */
+int restore_fd_event_epoll(struct restore_proc *p, struct puppet *pp, FdEntry *const *fds,
+			   size_t count) RESTORE_WUR;
+
+/* restore_fd_pipe.c: a pipe whose ends the image's process holds, made by us with its capacity
+ * and unread data; the first of its fds installs them all, the others are then no-ops. */
+bool restore_fd_pipe_is(const FdEntry *e);
+int restore_fd_pipe_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+/* restore_fd_ghost.c: a memfd made by us from the image (name, contents, offset, seals); the
+ * first of its fds installs them all, the others are then no-ops. */
+bool restore_fd_ghost_is(const FdEntry *e);
+int restore_fd_ghost_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+
 /* restore_core.c: everything after memory and files up to the final registers; the threads
  * stay stopped and attached. */
 int restore_core_run(struct restore_proc *p) RESTORE_WUR;
+/* restore_timers.c: interval timers (setitimer, alarm) armed again with the time left. */
+int restore_timers_run(struct restore_proc *p) RESTORE_WUR;
 /* Lets every thread run (the last step: nothing can be undone after it). */
 int restore_core_detach(struct restore_proc *p) RESTORE_WUR;
 

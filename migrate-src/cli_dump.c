@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "dump.h"
+#include "dump_fd_ghost.h"
 #include "err.h"
 #include "image.h"
 #include "log.h"
@@ -24,6 +25,7 @@ enum {
 	OPT_LEAVE_STOPPED,
 	OPT_SHELL_JOB,
 	OPT_TCP_ESTABLISHED,
+	OPT_GHOST_LIMIT,
 };
 
 static void cli_dump_usage(void)
@@ -39,6 +41,8 @@ static void cli_dump_usage(void)
 	       "      --shell-job         allow fds on a terminal and a session outside the tree\n"
 	       "      --tcp-established   dump established TCP connections; their packets are\n"
 	       "                          dropped (nftables) until 'migrate restore' re-creates them\n"
+	       "      --ghost-limit SIZE  carry memfds and deleted files up to SIZE bytes\n"
+	       "                          (suffix K, M, G; default 1M, at most 32M) in the image\n"
 	       "  -h, --help              this help\n\n"
 	       "Needs root. Summary line with 'migrate -v dump ...'.\n");
 }
@@ -58,6 +62,28 @@ static int cli_dump_parse_pid(const char *text, pid_t *ret_pid)
 	return 0;
 }
 
+/* "64K", "1M", "1048576" as the ghost limit; -EINVAL for anything else or above the maximum. */
+static int cli_dump_parse_size(const char *text)
+{
+	unsigned long long v, unit = 1;
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (*end)
+		unit = end[1] ? 0
+		       : *end == 'K' ? 1ull << 10
+		       : *end == 'M' ? 1ull << 20
+		       : *end == 'G' ? 1ull << 30
+				     : 0;
+	if (errno || !unit || v > DUMP_FD_GHOST_LIMIT_MAX / unit)
+		return -EINVAL;
+	dump_fd_ghost_set_limit(v * unit);
+	return 0;
+}
+
 /* Fills opts from argv; returns 0, 1 after --help, or an exit status (2) after an error. */
 static int cli_dump_parse(int argc, char **argv, struct dump_opts *opts)
 {
@@ -68,6 +94,7 @@ static int cli_dump_parse(int argc, char **argv, struct dump_opts *opts)
 		{ "leave-stopped", no_argument, NULL, OPT_LEAVE_STOPPED },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
 		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
+		{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -99,6 +126,14 @@ static int cli_dump_parse(int argc, char **argv, struct dump_opts *opts)
 			break;
 		case OPT_TCP_ESTABLISHED:
 			opts->tcp_established = true;
+			break;
+		case OPT_GHOST_LIMIT:
+			if (cli_dump_parse_size(optarg) < 0) {
+				log_error("dump: invalid --ghost-limit '%s': expected a size in "
+					  "bytes (suffix K, M or G allowed), at most %llu", optarg,
+					  (unsigned long long)DUMP_FD_GHOST_LIMIT_MAX);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			cli_dump_usage();

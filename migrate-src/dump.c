@@ -105,40 +105,11 @@ static int dump_err_traced(pid_t pid, pid_t tracer)
 			pid, tracer, comm);
 }
 
-/* Appends the children of every thread of pid to buf ("12 13"). */
-static int dump_list_children(pid_t pid, char *buf, size_t size)
-{
-	size_t count, used = 0;
-	int *tids, r;
-
-	buf[0] = '\0';
-	r = proc_list_numeric(pid, "task", &tids, &count);
-	if (r < 0)
-		return err_setf(r, "cannot list the threads of pid %d: %s", pid, strerror(-r));
-	for (size_t i = 0; i < count; i++) {
-		char name[64], *text;
-		size_t len;
-
-		snprintf(name, sizeof(name), "task/%d/children", tids[i]);
-		if (proc_read_file(pid, name, &text, &len) < 0)
-			continue; /* thread gone meanwhile */
-		for (size_t j = 0; j < len && used + 2 < size; j++)
-			buf[used++] = text[j] == ' ' || text[j] == '\n' ? ' ' : text[j];
-		buf[used] = '\0';
-		free(text);
-	}
-	free(tids);
-	while (used && buf[used - 1] == ' ')
-		buf[--used] = '\0';
-	return 0;
-}
-
 /* Everything that refuses a dump before the process is touched. */
 static int dump_check(const struct dump_opts *opts)
 {
 	struct proc_status st = { 0 };
 	pid_t pid = opts->pid;
-	char children[256];
 	int r;
 
 	if (geteuid() != 0)
@@ -156,14 +127,11 @@ static int dump_check(const struct dump_opts *opts)
 	proc_status_fini(&st);
 	if (r < 0)
 		return r;
-	r = dump_list_children(pid, children, sizeof(children));
+	/* Named refusal of every descendant: see dump_tree.c. */
+	r = dump_tree_check(pid);
 	if (r < 0)
 		return r;
-	if (children[0])
-		return err_setf(-ENOTSUP,
-				"pid %d has child processes (pids %s): process trees are not supported yet",
-				pid, children);
-	return 0;
+	return dump_timers_check(pid);
 }
 
 static bool dump_has_thread(const struct dump_proc *proc, pid_t tid)

@@ -328,6 +328,9 @@ static int dump_core_process_remote(struct puppet *p, struct dump_proc *proc)
 	if (r < 0)
 		return r;
 	proc->core->personality = (uint32_t)res;
+	r = dump_timers_itimers(p, proc->core);
+	if (r < 0)
+		return r;
 	r = puppet_syscall6(p, &res, SYS_brk, 0, 0, 0, 0, 0, 0);
 	if (r < 0)
 		return dump_err_wrap(r, "cannot read brk");

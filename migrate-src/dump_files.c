@@ -204,11 +204,11 @@ static bool match_any(const struct dump_fd_probe *p)
 }
 
 static const struct dump_fd_kind dump_fd_kinds[] = {
-	{ "an eventfd", match_eventfd, -1, false, "eventfds are not supported yet" },
-	{ "an epoll instance", match_epoll, -1, false, "epoll is not supported yet" },
-	{ "a signalfd", match_signalfd, -1, false, "signalfds are not supported yet" },
-	{ "a timerfd", match_timerfd, -1, false, "timerfds are not supported yet" },
-	{ "an inotify instance", match_inotify, -1, false, "inotify is not supported yet" },
+	{ "an eventfd", match_eventfd, FD_KIND__FD_EVENTFD, false, NULL },
+	{ "an epoll instance", match_epoll, FD_KIND__FD_EPOLL, false, NULL },
+	{ "a signalfd", match_signalfd, FD_KIND__FD_SIGNALFD, false, NULL },
+	{ "a timerfd", match_timerfd, FD_KIND__FD_TIMERFD, false, NULL },
+	{ "an inotify instance", match_inotify, FD_KIND__FD_INOTIFY, false, NULL },
 	{ "a fanotify instance", match_fanotify, -1, false, "fanotify is not supported yet" },
 	{ "a userfaultfd", match_userfaultfd, -1, false, "userfaultfd is not supported yet" },
 	{ "an io_uring", match_io_uring, -1, false, "io_uring is not supported yet" },
@@ -216,7 +216,7 @@ static const struct dump_fd_kind dump_fd_kinds[] = {
 	{ "a pidfd", match_pidfd, -1, false, "pidfds are not supported yet" },
 	{ "an anonymous inode", match_anon_other, -1, false,
 	  "anonymous inodes of this kind are not supported yet" },
-	{ "a pipe", match_pipe, -1, false, "pipes are not supported yet" },
+	{ "a pipe", match_pipe, FD_KIND__FD_PIPE, false, NULL },
 	{ "a FIFO", match_fifo, -1, false, "FIFOs are not supported yet" },
 	{ "a TCP or UDP socket", match_inet_tcp_udp, FD_KIND__FD_INET_SOCKET, false, NULL },
 	{ "an inet socket of another kind", match_inet, -1, false,
@@ -230,8 +230,8 @@ static const struct dump_fd_kind dump_fd_kinds[] = {
 	  "pass --shell-job to dump a job attached to a terminal" },
 	{ "a device", match_device, -1, false,
 	  "devices other than null, zero, full, random, urandom and terminals are not supported yet" },
-	{ "a memfd", match_memfd, -1, false, "memfds are not supported yet" },
-	{ "a deleted file", match_deleted, -1, false, "deleted files are not supported yet" },
+	{ "a memfd", match_memfd, FD_KIND__FD_MEMFD, false, NULL },
+	{ "a deleted file", match_deleted, FD_KIND__FD_GHOST, false, NULL },
 	{ "a file", match_reg, FD_KIND__FD_REG, false, NULL },
 	{ "an unknown kind of file", match_any, -1, false, "it is not supported" },
 };
@@ -352,6 +352,21 @@ static int dump_files_one(pid_t pid, int fd, bool shell_job, FdEntry **ret)
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
 	e->size = st.st_size;
+	r = dump_fd_event_fill(pid, e);
+	if (r < 0) {
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		goto out;
+	}
+	r = dump_fd_pipe_fill(pid, e);
+	if (r < 0) {
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		goto out;
+	}
+	r = dump_fd_ghost_fill(pid, e);
+	if (r < 0) {
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		goto out;
+	}
 	*ret = e;
 out:
 	free(link);
@@ -393,6 +408,9 @@ int dump_files_scan(pid_t pid, bool shell_job, FdEntry ***ret_fds, size_t *ret_c
 		}
 		n++;
 	}
+	r = dump_fd_pipe_check(pid, fds, n);
+	if (r < 0)
+		goto fail;
 	free(ids);
 	*ret_fds = fds;
 	*ret_count = n;

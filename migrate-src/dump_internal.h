@@ -103,6 +103,19 @@ int dump_files_classify(const struct dump_fd_probe *probe, bool shell_job, int *
 int dump_files_scan(pid_t pid, bool shell_job, FdEntry ***ret_fds, size_t *ret_count) DUMP_WUR;
 void dump_files_free(FdEntry **fds, size_t count);
 
+/* dump_fd_event.c: the state of an eventfd, signalfd or timerfd e of pid from its fdinfo
+ * (nothing for other kinds). */
+int dump_fd_event_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+
+/* dump_fd_pipe.c: capacity and unread data of pipe fd e of pid (nothing for other kinds);
+ * the data stays in the pipe. */
+int dump_fd_pipe_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+/* -ENOTSUP (err_setf) when a pipe of fds has an end that pid does not hold. */
+int dump_fd_pipe_check(pid_t pid, FdEntry **fds, size_t count) DUMP_WUR;
+/* dump_fd_ghost.c: name, seals and contents of memfd e of pid (nothing for other kinds);
+ * -ENOTSUP (err_setf) for a mapped memfd or one above the size carried in images. */
+int dump_fd_ghost_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+
 /* dump_core.c */
 
 /* Rewrites regs as the image must hold them when a thread was stopped inside
@@ -111,6 +124,14 @@ void dump_core_adjust_restart(struct user_regs_struct *regs);
 /* Collects proc->core and proc->brk; all threads must be stopped. Runs remote
  * syscalls in the process and leaves it exactly as it found it. */
 int dump_core_collect(struct dump_proc *proc) DUMP_WUR;
+
+/* dump_timers.c */
+
+/* Refuses a process with POSIX timers (/proc/PID/timers), before it is touched. */
+int dump_timers_check(pid_t pid) DUMP_WUR;
+struct puppet;
+/* Fills core->itimers with the armed interval timers, by remote getitimer in p. */
+int dump_timers_itimers(struct puppet *p, TaskCoreEntry *core) DUMP_WUR;
 
 /* dump_mm.c */
 
@@ -229,5 +250,23 @@ int dump_err_wrap(int r, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 /* Elapsed milliseconds since *since (CLOCK_MONOTONIC). */
 double dump_ms_since(const struct timespec *since);
+
+/* dump_tree.c: the processes below a root, breadth first (members[0] is the
+ * root), read from /proc without touching them. */
+struct dump_tree_member {
+	pid_t pid, ppid, pgid, sid;
+	char state; /* of /proc/PID/stat: 'T' stopped, 'Z' zombie, ... */
+	int depth; /* 0 the root, 1 its children, ... */
+};
+
+struct dump_tree_scan {
+	struct dump_tree_member *members;
+	size_t count, cap;
+};
+
+int dump_tree_scan(pid_t root, struct dump_tree_scan *ret) DUMP_WUR;
+void dump_tree_scan_fini(struct dump_tree_scan *s);
+/* 0 if root has no descendants; else -ENOTSUP naming each one and what it is. */
+int dump_tree_check(pid_t root) DUMP_WUR;
 
 #endif

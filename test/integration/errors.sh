@@ -1,7 +1,7 @@
 #!/bin/bash
 # errors: every refusal is clear and changes nothing.
 #   dump:    a PID that does not exist; a process traced by another (strace);
-#            a process holding a pipe, or a socket (unsupported fds)
+#            a process holding a FIFO, or a socket (unsupported fds)
 #   restore: a missing directory; a truncated core image; a corrupted magic;
 #            a truncated pages image; its PID held by another live process
 # Each must exit non-zero with a message naming the culprit; a dumped process
@@ -62,8 +62,8 @@ wait_gone "$pid" 5
 say "dump of a traced process refused: $(head -n 1 "$TMP/traced.out")"
 mv "$ZOO_LOG" "$TMP/counter-traced.log"
 
-# --- dump of a process holding a pipe, then a socket
-for kind in pipe socket; do
+# --- dump of a process holding a FIFO, then a socket (pipes are supported: zoo pipes)
+for kind in fifo socket; do
 	zoo_start badfd "$kind"
 	pid=$ZOO_PID
 	mig_expect_fail "$TMP/badfd-$kind.out" dump -t "$pid" -D "$TMP/img-$kind"

@@ -35,6 +35,22 @@ static void test_fd_supported(void **state)
 	assert_int_equal(kind, FD_KIND__FD_REG);
 	assert_int_equal(classify(S_IFDIR | 0755, 0, "/tmp", false, &kind), 0);
 	assert_int_equal(kind, FD_KIND__FD_REG);
+	assert_int_equal(classify(0600, 0, "anon_inode:[eventfd]", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_EVENTFD);
+	assert_int_equal(classify(0600, 0, "anon_inode:[signalfd]", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_SIGNALFD);
+	assert_int_equal(classify(0600, 0, "anon_inode:[timerfd]", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_TIMERFD);
+	assert_int_equal(classify(0600, 0, "anon_inode:[eventpoll]", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_EPOLL);
+	assert_int_equal(classify(0600, 0, "anon_inode:inotify", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_INOTIFY);
+	assert_int_equal(classify(S_IFIFO | 0600, 0, "pipe:[1234]", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_PIPE);
+	assert_int_equal(classify(S_IFREG | 0600, 0, "/memfd:x (deleted)", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_MEMFD);
+	assert_int_equal(classify(S_IFREG | 0600, 0, "/tmp/x (deleted)", false, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_GHOST);
 	for (unsigned int mi = 3; mi <= 9; mi++) {
 		int r = classify(S_IFCHR | 0666, makedev(1, mi), "/dev/x", false, &kind);
 
@@ -68,21 +84,16 @@ static void test_fd_refused(void **state)
 		const char *link;
 		const char *detail;
 	} cases[] = {
-		{ S_IFIFO | 0600, "pipe:[1234]",
-		  "fd 3 is a pipe (pipe:[1234]): pipes are not supported yet" },
 		{ S_IFIFO | 0600, "/tmp/fifo", "fd 3 is a FIFO (/tmp/fifo): FIFOs are not supported yet" },
 		{ S_IFSOCK | 0777, "socket:[99]",
 		  "fd 3 is a socket (socket:[99]): sockets are not supported yet" },
-		{ 0600, "anon_inode:[eventfd]",
-		  "fd 3 is an eventfd (anon_inode:[eventfd]): eventfds are not supported yet" },
-		{ S_IFREG | 0600, "anon_inode:[eventpoll]", NULL },
-		{ 0600, "anon_inode:inotify", NULL },
+		{ 0600, "anon_inode:[fanotify]",
+		  "fd 3 is a fanotify instance (anon_inode:[fanotify]): fanotify is not supported yet" },
+		{ S_IFREG | 0600, "anon_inode:[userfaultfd]", NULL },
+		{ 0600, "anon_inode:[pidfd]", NULL },
 		{ 0600, "anon_inode:[io_uring]", NULL },
 		{ 0600, "anon_inode:bpf-map", NULL },
 		{ 0600, "anon_inode:[something-new]", NULL },
-		{ S_IFREG | 0600, "/tmp/x (deleted)",
-		  "fd 3 is a deleted file (/tmp/x (deleted)): deleted files are not supported yet" },
-		{ S_IFREG | 0600, "/memfd:x (deleted)", NULL },
 		{ S_IFBLK | 0600, "/dev/vda", NULL },
 		{ S_IFREG | 0600, "weird", NULL },
 	};

@@ -4,11 +4,15 @@
  *	badfd CHECK pipe     a pipe, read end at fd 7, write end at fd 8,
  *	                     holding unread data
  *	badfd CHECK socket   a unix socketpair at fds 7 and 8, holding unread data
+ *	badfd CHECK fifo     a FIFO (unlinked once open), read end at fd 7, write end at
+ *	                     fd 8, holding unread data
  * After the check file appears it reads the data back (it must still be
  * there: a refused dump must not have consumed it) and checks its counter
  * went on.
  */
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "zoo.h"
 
@@ -22,6 +26,17 @@ static int setup(const char *kind)
 
 	if (!strcmp(kind, "pipe")) {
 		if (pipe(fds))
+			return -1;
+	} else if (!strcmp(kind, "fifo")) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/tmp/badfd-fifo.%d", (int)getpid());
+		if (mkfifo(path, 0600))
+			return -1;
+		fds[0] = open(path, O_RDONLY | O_NONBLOCK);
+		fds[1] = open(path, O_WRONLY);
+		unlink(path);
+		if (fds[0] < 0 || fds[1] < 0)
 			return -1;
 	} else if (!strcmp(kind, "socket")) {
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds))
@@ -46,7 +61,8 @@ int main(int argc, char **argv)
 
 	zoo_init(argc, argv, "badfd");
 	if (argc < 3 || setup(argv[2])) {
-		printf("FAIL badfd: setup (usage: badfd CHECK pipe|socket): %s\n", strerror(errno));
+		printf("FAIL badfd: setup (usage: badfd CHECK pipe|fifo|socket): %s\n",
+		       strerror(errno));
 		return 1;
 	}
 	zoo_ready();
