@@ -348,11 +348,29 @@ static int image_check_fd_ghost(pid_t pid, const FdEntry *e)
 	return 0;
 }
 
+/* Locks only on regular files, of a known kind; flock has no range. */
+static int image_check_fd_locks(pid_t pid, const FdEntry *e)
+{
+	for (size_t i = 0; i < e->n_locks; i++) {
+		const FileLockEntry *l = e->locks[i];
+
+		if (e->kind != FD_KIND__FD_REG || l->kind < 1 || l->kind > 3 ||
+		    (l->kind == 1 && (l->has_start || l->has_len)) ||
+		    (l->has_start && l->start > INT64_MAX) || (l->has_len && l->len > INT64_MAX))
+			return err_setf(-EBADMSG, "files-%d.img: fd %u: an invalid file lock",
+					(int)pid, e->fd);
+	}
+	return 0;
+}
+
 /* An fd's kind and its socket state agree; a socket's state is coherent (tcp_repair). */
 static int image_check_fd(pid_t pid, const FdEntry *e)
 {
 	int r;
 
+	r = image_check_fd_locks(pid, e);
+	if (r < 0)
+		return r;
 	switch (e->kind) {
 	case FD_KIND__FD_REG:
 	case FD_KIND__FD_TTY:

@@ -254,6 +254,8 @@ int restore_files_run(struct restore_proc *p)
 	if (r == 0)
 		r = restore_fd_event_epoll(p, pp, p->img->fds, p->img->fd_count);
 	if (r == 0)
+		r = restore_fd_lock_run(p, pp, p->img->fds, p->img->fd_count);
+	if (r == 0)
 		r = files_fs(p, pp);
 	for (size_t i = 0; r == 0 && i < core->n_rlimits; i++)
 		if (core->rlimits[i]->resource < RLIM_NLIMITS)

@@ -104,6 +104,10 @@ int restore_fd_pipe_one(struct restore_proc *p, struct puppet *pp, const FdEntry
  * first of its fds installs them all, the others are then no-ops. */
 bool restore_fd_ghost_is(const FdEntry *e);
 int restore_fd_ghost_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+/* restore_fd_lock.c: the file locks of fds (FdEntry.locks), taken again through their fds,
+ * which must all exist already. */
+int restore_fd_lock_run(struct restore_proc *p, struct puppet *pp, FdEntry **fds,
+			size_t count) RESTORE_WUR;
 
 /* restore_core.c: everything after memory and files up to the final registers; the threads
  * stay stopped and attached. */

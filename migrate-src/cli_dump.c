@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "dump.h"
 #include "dump_fd_ghost.h"
+#include "dump_fd_lock.h"
 #include "err.h"
 #include "image.h"
 #include "log.h"
@@ -26,6 +27,7 @@ enum {
 	OPT_SHELL_JOB,
 	OPT_TCP_ESTABLISHED,
 	OPT_GHOST_LIMIT,
+	OPT_FILE_LOCKS,
 };
 
 static void cli_dump_usage(void)
@@ -43,6 +45,7 @@ static void cli_dump_usage(void)
 	       "                          dropped (nftables) until 'migrate restore' re-creates them\n"
 	       "      --ghost-limit SIZE  carry memfds and deleted files up to SIZE bytes\n"
 	       "                          (suffix K, M, G; default 1M, at most 32M) in the image\n"
+	       "      --file-locks        dump the flock, POSIX and OFD locks the process holds\n"
 	       "  -h, --help              this help\n\n"
 	       "Needs root. Summary line with 'migrate -v dump ...'.\n");
 }
@@ -95,6 +98,7 @@ static int cli_dump_parse(int argc, char **argv, struct dump_opts *opts)
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
 		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 		{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
+		{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -134,6 +138,9 @@ static int cli_dump_parse(int argc, char **argv, struct dump_opts *opts)
 					  (unsigned long long)DUMP_FD_GHOST_LIMIT_MAX);
 				return EXIT_USAGE;
 			}
+			break;
+		case OPT_FILE_LOCKS:
+			dump_fd_lock_set_enabled(true);
 			break;
 		case 'h':
 			cli_dump_usage();

@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "cli.h"
+#include "dump_fd_lock.h"
 #include "err.h"
 #include "log.h"
 #include "session.h"
@@ -29,6 +30,7 @@ enum {
 	OPT_JSON,
 	OPT_TCP_ESTABLISHED,
 	OPT_MOVE_IP,
+	OPT_FILE_LOCKS,
 };
 
 /* Storage for the parsed options: host and port are cut out of --to. */
@@ -60,6 +62,8 @@ static void cli_migrate_usage(void)
 	       "  --tcp-established     migrate established TCP connections too (TCP_REPAIR;\n"
 	       "                        their packets are dropped, never reset, meanwhile);\n"
 	       "                        without it a process with one is refused\n"
+	       "  --file-locks          migrate the flock, POSIX and OFD locks it holds (the\n"
+	       "                        files must exist on the destination too)\n"
 	       "  --move-ip             move the sockets' local addresses to the destination\n"
 	       "                        host in the freeze window (gratuitous ARP / unsolicited\n"
 	       "                        NA there); without it the destination must have them\n"
@@ -232,6 +236,7 @@ static int cli_migrate_parse(int argc, char **argv, struct cli_migrate_args *a)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 		{ "move-ip", no_argument, NULL, OPT_MOVE_IP },
+		{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -251,6 +256,9 @@ static int cli_migrate_parse(int argc, char **argv, struct cli_migrate_args *a)
 			break;
 		case OPT_TCP_ESTABLISHED:
 			a->opts.tcp_established = true;
+			break;
+		case OPT_FILE_LOCKS:
+			dump_fd_lock_set_enabled(true);
 			break;
 		case OPT_MOVE_IP:
 			a->opts.move_ip = true;

@@ -19,6 +19,7 @@ enum {
 	OPT_SHELL_JOB = 0x100,
 	OPT_PID_WAIT,
 	OPT_TCP_ESTABLISHED,
+	OPT_FILE_LOCKS,
 };
 
 static void cli_restore_usage(void)
@@ -34,6 +35,8 @@ static void cli_restore_usage(void)
 	       "                             (default 5000)\n"
 	       "      --tcp-established      restore established TCP connections (the network\n"
 	       "                             lock of the dump is removed once they exist)\n"
+	       "      --file-locks           accepted as CRIU does: the locks an image holds\n"
+	       "                             (dumped with --file-locks) are always taken again\n"
 	       "  -h, --help                 this help\n\n"
 	       "Needs root. The PID with 'migrate -v restore -d ...'.\n");
 }
@@ -62,6 +65,7 @@ static int cli_restore_parse(int argc, char **argv, struct restore_opts *opts)
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
 		{ "pid-wait", required_argument, NULL, OPT_PID_WAIT },
 		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
+		{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -83,6 +87,8 @@ static int cli_restore_parse(int argc, char **argv, struct restore_opts *opts)
 		case OPT_TCP_ESTABLISHED:
 			opts->tcp_established = true;
 			break;
+		case OPT_FILE_LOCKS:
+			break; /* the image says which locks to take */
 		case OPT_PID_WAIT:
 			if (cli_restore_parse_ms(optarg, &opts->pid_wait_ms) < 0) {
 				log_error("restore: invalid --pid-wait '%s': expected milliseconds "

@@ -367,6 +367,11 @@ static int dump_files_one(pid_t pid, int fd, bool shell_job, FdEntry **ret)
 		protobuf_c_message_free_unpacked(&e->base, NULL);
 		goto out;
 	}
+	r = dump_fd_lock_fill(pid, e);
+	if (r < 0) {
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		goto out;
+	}
 	*ret = e;
 out:
 	free(link);

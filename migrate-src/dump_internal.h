@@ -115,6 +115,9 @@ int dump_fd_pipe_check(pid_t pid, FdEntry **fds, size_t count) DUMP_WUR;
 /* dump_fd_ghost.c: name, seals and contents of memfd e of pid (nothing for other kinds);
  * -ENOTSUP (err_setf) for a mapped memfd or one above the size carried in images. */
 int dump_fd_ghost_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+/* dump_fd_lock.c: the file locks held through fd e of pid (FdEntry.locks); refused by name
+ * without --file-locks or on anything but a regular file. */
+int dump_fd_lock_fill(pid_t pid, FdEntry *e) DUMP_WUR;
 
 /* dump_core.c */
 
