@@ -23,4 +23,9 @@ int cli_migrate(int argc, char **argv);
  * optstring starting with ':' and opterr = 0 so that this is the only message. */
 int cli_usage_error(const char *sub, int opt, char **argv);
 
+/* cli_parse.c: "42" -> 42 within [min, max]; signs, spaces, junk and overflow are
+ * refused (-EINVAL), so every numeric option of every subcommand reads the same way. */
+int cli_parse_number(const char *text, unsigned long long min, unsigned long long max,
+		     unsigned long long *ret) __attribute__((warn_unused_result));
+
 #endif

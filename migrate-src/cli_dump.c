@@ -53,16 +53,12 @@ static void cli_dump_usage(void)
 /* "4120" -> 4120; anything else (sign, spaces, junk, 0, overflow) is refused. */
 static int cli_dump_parse_pid(const char *text, pid_t *ret_pid)
 {
-	char *end;
+	unsigned long long v;
+	int r = cli_parse_number(text, 1, INT_MAX, &v);
 
-	if (text[0] < '0' || text[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	long v = strtol(text, &end, 10);
-	if (errno || *end || v <= 0 || v > INT_MAX)
-		return -EINVAL;
-	*ret_pid = (pid_t)v;
-	return 0;
+	if (r == 0)
+		*ret_pid = (pid_t)v;
+	return r;
 }
 
 /* "64K", "1M", "1048576" as the ghost limit; -EINVAL for anything else or above the maximum. */

@@ -86,23 +86,6 @@ static void cli_migrate_usage(void)
 	       SESSION_DEFAULT_PORT, SESSION_EXIT_UNKNOWN);
 }
 
-/* "42" -> 42 within [min, max]; signs, spaces and junk are refused. */
-static int cli_migrate_number(const char *text, unsigned long long min, unsigned long long max,
-			      unsigned long long *ret)
-{
-	unsigned long long v;
-	char *end;
-
-	if (text[0] < '0' || text[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(text, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 /* HOST, HOST:PORT, [V6], [V6]:PORT; a bare V6 address (two colons) has no port. */
 static int cli_migrate_target(const char *to, struct cli_migrate_args *a)
 {
@@ -129,7 +112,7 @@ static int cli_migrate_target(const char *to, struct cli_migrate_args *a)
 	}
 	if (!host_len || host_len >= sizeof(a->host))
 		return -EINVAL;
-	if (port && cli_migrate_number(port, 1, 65535, &p) < 0)
+	if (port && cli_parse_number(port, 1, 65535, &p) < 0)
 		return -EINVAL;
 	memcpy(a->host, host, host_len);
 	a->host[host_len] = '\0';
@@ -167,14 +150,14 @@ static int cli_migrate_value(int opt, const char *val, struct cli_migrate_args *
 		a->opts.psk_file = val;
 		return 0;
 	case OPT_MAX_DOWNTIME:
-		if (cli_migrate_number(val, 1, 3600000, &v) == 0) {
+		if (cli_parse_number(val, 1, 3600000, &v) == 0) {
 			a->opts.max_downtime_ms = v;
 			return 0;
 		}
 		log_error("invalid --max-downtime '%s': expected milliseconds, 1-3600000", val);
 		return EXIT_USAGE;
 	case OPT_MAX_ROUNDS:
-		if (cli_migrate_number(val, 0, 100000, &v) == 0) {
+		if (cli_parse_number(val, 0, 100000, &v) == 0) {
 			a->opts.max_rounds = (unsigned int)v;
 			return 0;
 		}
@@ -207,7 +190,7 @@ static int cli_migrate_finish(int argc, char **argv, struct cli_migrate_args *a)
 		log_error("unexpected argument '%s': one PID only", argv[optind + 1]);
 		return EXIT_USAGE;
 	}
-	if (cli_migrate_number(argv[optind], 1, INT_MAX, &pid) < 0) {
+	if (cli_parse_number(argv[optind], 1, INT_MAX, &pid) < 0) {
 		log_error("invalid pid '%s': expected a positive number", argv[optind]);
 		return EXIT_USAGE;
 	}

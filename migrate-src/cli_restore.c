@@ -44,16 +44,12 @@ static void cli_restore_usage(void)
 /* Milliseconds: a decimal number from 1 to one hour. */
 static int cli_restore_parse_ms(const char *text, int *ret_ms)
 {
-	char *end;
+	unsigned long long v;
+	int r = cli_parse_number(text, 1, 3600 * 1000, &v);
 
-	if (text[0] < '0' || text[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	long v = strtol(text, &end, 10);
-	if (errno || *end || v <= 0 || v > 3600 * 1000)
-		return -EINVAL;
-	*ret_ms = (int)v;
-	return 0;
+	if (r == 0)
+		*ret_ms = (int)v;
+	return r;
 }
 
 /* Fills opts from argv; returns 0, 1 after --help, or an exit status (2) after an error. */
