@@ -109,6 +109,19 @@ struct migrate_clone_args {
 #define TCP_REPAIR_OFF_NO_WP -1
 #endif
 
+/*
+ * prctl(PR_TIMER_CREATE_RESTORE_IDS, ON) (Linux 6.17): while on, timer_create() reads the id
+ * it must give the new timer from its timer_t pointer (an int in the kernel) instead of
+ * choosing one; EBUSY when taken. Process-wide (signal_struct); GET returns 0 or 1; a kernel
+ * without it answers EINVAL.
+ */
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
+#define PR_TIMER_CREATE_RESTORE_IDS_ON 1
+#define PR_TIMER_CREATE_RESTORE_IDS_GET 2
+#endif
+
 /* Syscall numbers the libc may not wrap */
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434

@@ -41,6 +41,7 @@ static const struct image_kind_info image_kinds[IMAGE_KIND_COUNT] = {
 	[IMAGE_FILES] = { "files", true, 0x44464431U, &fd_entry__descriptor },
 	[IMAGE_PAGEMAP] = { "pagemap", true, 0x504d5031U, &pagemap_entry__descriptor },
 	[IMAGE_PAGES] = { "pages", true, 0, NULL },
+	[IMAGE_IPC] = { "ipc", false, 0x43504931U, &ipc_entry__descriptor },
 };
 
 struct image_file {
@@ -135,7 +136,7 @@ int image_kind_from_name(const char *name, enum image_kind *ret_kind, pid_t *ret
 	}
 	return err_setf(-EINVAL,
 			"%s: not an image file name (inventory.img, pstree.img, core-PID.img, "
-			"mm-PID.img, files-PID.img, pagemap-PID.img, pages-PID.img)",
+			"mm-PID.img, files-PID.img, pagemap-PID.img, pages-PID.img, ipc.img)",
 			name);
 }
 

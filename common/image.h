@@ -9,6 +9,8 @@
  *	DIR/pagemap-PID.img    PagemapEntry per run of pages, address order
  *	DIR/pages-PID.img      raw 4 KiB pages, no header: the n-th page is the
  *	                       n-th page listed in pagemap-PID.img
+ *	DIR/ipc.img            IpcEntry per System V object (settings first), only when
+ *	                       InventoryEntry.ipc_ns says the tree has its own IPC namespace
  *
  * A record file is a 12-byte header (u32 little-endian each: IMAGE_MAGIC,
  * the kind's magic, IMAGE_FORMAT_VERSION) then records, each a u32
@@ -39,6 +41,7 @@
 #include <sys/types.h>
 
 #include "image.pb-c.h"
+#include "ipc.pb-c.h"
 
 #define IMAGE_WUR __attribute__((warn_unused_result))
 
@@ -64,6 +67,7 @@ enum image_kind {
 	IMAGE_FILES,
 	IMAGE_PAGEMAP,
 	IMAGE_PAGES, /* raw, not a record file */
+	IMAGE_IPC, /* ipc.img: IpcEntry per System V object, with InventoryEntry.ipc_ns only */
 	IMAGE_KIND_COUNT,
 };
 
@@ -134,6 +138,8 @@ struct image_set {
 	InventoryEntry *inventory;
 	struct image_task *tasks; /* in pstree order, tasks[0] is the root */
 	size_t task_count;
+	IpcEntry **ipc; /* ipc.img's records (inventory->ipc_ns), checked by image_ipc_check */
+	size_t ipc_count;
 };
 
 /* Loads and validates every image of DIR: headers, record lengths, required
@@ -153,7 +159,18 @@ int image_inventory_check(const InventoryEntry *inv) IMAGE_WUR;
  * is not looked at). -EBADMSG with err_detail() naming the record and the fault. */
 int image_task_check(const InventoryEntry *inv, const struct image_task *t) IMAGE_WUR;
 
+/* One record of ipc.img: exactly one object or setting, a known setting name, permission bits
+ * only, contents that match the sizes. -EBADMSG with err_detail() naming the object. */
+int image_ipc_entry_check(const IpcEntry *e) IMAGE_WUR;
+/* Every record as image_ipc_entry_check, and no id or (non-private) key twice in a kind. */
+int image_ipc_check(IpcEntry *const *ipc, size_t n) IMAGE_WUR;
+
 /* The VMA kinds whose pages an image (or a live migration) carries. */
 bool image_vma_holds_pages(const VmaEntry *v);
+
+/* Whether a POSIX timer's clock can travel: a CLOCK_* that timers accept (0 when so), or a CPU
+ * clock (< 0) of a process or thread, whose owner must then be the process itself or one of its
+ * threads: *ret_owner (0: the caller itself) and *ret_thread say whose. -EINVAL otherwise. */
+int image_posix_clock(int32_t clock_id, uint32_t *ret_owner, bool *ret_thread) IMAGE_WUR;
 
 #endif

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "image_ipc.h"
+#include "sockdiag_unix.h"
 #include "tcp_repair.h"
 
 #define IMAGE_HINT "the image is damaged or incomplete: dump again"
@@ -223,6 +225,9 @@ static int image_check_pstree(struct image_set *set)
 	if (r == 0 && set->tasks[0].pstree->pid != set->inventory->root_pid)
 		r = err_setf(-EBADMSG, "pstree.img: root is pid %u, inventory.img says %u",
 			     set->tasks[0].pstree->pid, set->inventory->root_pid);
+	if (r == 0 && set->tasks[0].pstree->has_zombie && set->tasks[0].pstree->zombie)
+		r = err_setf(-EBADMSG, "pstree.img: the root pid %u is a zombie",
+			     set->tasks[0].pstree->pid);
 	return r;
 }
 
@@ -242,6 +247,69 @@ static int image_check_itimers(const TaskCoreEntry *c)
 	return 0;
 }
 
+int image_posix_clock(int32_t clock_id, uint32_t *ret_owner, bool *ret_thread)
+{
+	/* REALTIME, MONOTONIC, PROCESS_CPUTIME, THREAD_CPUTIME, BOOTTIME, REALTIME_ALARM,
+	 * BOOTTIME_ALARM, TAI: the clocks the kernel makes timers on (no RAW, no COARSE). */
+	static const int32_t fixed[] = { 0, 1, 2, 3, 7, 8, 9, 11 };
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (clock_id == fixed[i]) {
+			*ret_owner = 0;
+			*ret_thread = clock_id == 3;
+			return 0;
+		}
+	/* The kernel's CPU clock encoding: ~pid << 3 | per-thread (4) | PROF/VIRT/SCHED (0..2);
+	 * 3 in the low bits is a clock fd (a PTP device...), which no image can carry. */
+	if (clock_id >= 0 || (clock_id & 3) == 3)
+		return -EINVAL;
+	*ret_owner = (uint32_t)~(clock_id >> 3);
+	*ret_thread = clock_id & 4;
+	return 0;
+}
+
+static bool image_core_has_tid(const TaskCoreEntry *c, uint32_t tid)
+{
+	for (size_t i = 0; i < c->n_threads; i++)
+		if (c->threads[i] && c->threads[i]->tid == tid)
+			return true;
+	return false;
+}
+
+/* One POSIX timer: a kernel id, a known notify and signal, a thread of the process to notify,
+ * a clock of this process. */
+static int image_check_posix_timer(const TaskCoreEntry *c, size_t i)
+{
+	const PosixTimerEntry *t = c->posix_timers[i];
+	uint32_t kind, owner;
+	bool thread;
+
+	if (!t)
+		return err_setf(-EBADMSG, "core-%u.img: POSIX timer record %zu is empty", c->pid, i);
+	kind = t->notify & ~4u;
+	if (t->id > INT32_MAX || kind > 2 || (t->notify & 4 && kind != 0))
+		return err_setf(-EBADMSG, "core-%u.img: POSIX timer %u: bad id or notify %u", c->pid,
+				t->id, t->notify);
+	if (kind != 1 && (t->signo < 1 || t->signo > 64))
+		return err_setf(-EBADMSG, "core-%u.img: POSIX timer %u: bad signal %d", c->pid,
+				t->id, t->signo);
+	if (t->notify & 4 && (!t->has_notify_tid || !image_core_has_tid(c, t->notify_tid)))
+		return err_setf(-EBADMSG, "core-%u.img: POSIX timer %u notifies tid %u, not a "
+				"thread of the process", c->pid, t->id, t->notify_tid);
+	/* The calling thread's clock is made in the main thread: only one thread is certain. */
+	if (image_posix_clock(t->clock_id, &owner, &thread) < 0 ||
+	    (owner && !(thread ? image_core_has_tid(c, owner) : owner == c->pid)) ||
+	    (!owner && thread && c->n_threads != 1))
+		return err_setf(-EBADMSG, "core-%u.img: POSIX timer %u: clock %d is unknown, or "
+				"belongs to another process or to an unnamed thread", c->pid, t->id,
+				t->clock_id);
+	for (size_t j = 0; j < i; j++)
+		if (c->posix_timers[j] && c->posix_timers[j]->id == t->id)
+			return err_setf(-EBADMSG, "core-%u.img: POSIX timer %u is listed twice",
+					c->pid, t->id);
+	return 0;
+}
+
 static int image_check_core(const struct image_task *t)
 {
 	const PstreeEntry *p = t->pstree;
@@ -258,6 +326,12 @@ static int image_check_core(const struct image_task *t)
 					"core-%u.img: thread %zu is tid %u, pstree.img says %u",
 					p->pid, i, c->threads[i] ? c->threads[i]->tid : 0,
 					p->threads[i]);
+	for (size_t i = 0; i < c->n_posix_timers; i++) {
+		int r = image_check_posix_timer(c, i);
+
+		if (r < 0)
+			return r;
+	}
 	return image_check_itimers(c);
 }
 
@@ -348,6 +422,46 @@ static int image_check_fd_ghost(pid_t pid, const FdEntry *e)
 	return 0;
 }
 
+/* A FIFO end: reopened by its absolute path, or a dup of another fd; a capacity in the kernel's
+ * range (a page to 1 GiB) and no more unread data than that, except for an O_PATH fd, which
+ * reaches no buffer. */
+static int image_check_fd_fifo(pid_t pid, const FdEntry *e)
+{
+	bool ok = !e->inet && e->path && e->path[0] == '/' && e->has_dev && e->has_ino &&
+		  (!e->has_fifo_dup_of || e->fifo_dup_of != e->fd);
+
+	if (ok && (e->flags & O_PATH))
+		ok = !e->has_fifo_size && !e->has_fifo_data;
+	else if (ok)
+		ok = (e->flags & O_ACCMODE) != O_ACCMODE && e->has_fifo_size &&
+		     e->fifo_size >= 4096 && e->fifo_size <= (1u << 30) &&
+		     (!e->has_fifo_data || e->fifo_data.len <= e->fifo_size);
+	if (!ok)
+		return err_setf(-EBADMSG, "files-%d.img: fd %u: a FIFO with an incoherent state "
+				"(path, inode, access mode, capacity or unread data)", (int)pid, e->fd);
+	return 0;
+}
+
+/* A pseudo-terminal fd: its pair's pts number; the state (on a master only) has a whole c_cc
+ * and no more queued data than the kernel holds (n_tty's 4 KiB to the slave, 1 MiB at most to
+ * the master). */
+static int image_check_fd_pty(pid_t pid, const FdEntry *e)
+{
+	const TtyEntry *t = e->pty;
+	bool ok = !e->inet && e->has_pty_index && e->pty_index < (1u << 20) &&
+		  (!e->has_pty_dup_of || e->pty_dup_of != e->fd);
+
+	if (ok && t)
+		ok = e->kind == FD_KIND__FD_PTY_MASTER && t->cc.len == 32 &&
+		     (!t->has_to_slave || t->to_slave.len <= 4096) &&
+		     (!t->has_to_master || t->to_master.len <= (1u << 20));
+	if (!ok)
+		return err_setf(-EBADMSG, "files-%d.img: fd %u: a pseudo-terminal with an "
+				"incoherent state (pts number, termios or queued data)", (int)pid,
+				e->fd);
+	return 0;
+}
+
 /* Locks only on regular files, of a known kind; flock has no range. */
 static int image_check_fd_locks(pid_t pid, const FdEntry *e)
 {
@@ -400,6 +514,16 @@ static int image_check_fd(pid_t pid, const FdEntry *e)
 		return image_check_fd_memfd(pid, e);
 	case FD_KIND__FD_GHOST:
 		return image_check_fd_ghost(pid, e);
+	case FD_KIND__FD_UNIX_SOCKET:
+		if (e->inet || !e->unix_sk || sockdiag_unix_entry_check(e->unix_sk) < 0)
+			return err_setf(-EBADMSG, "files-%d.img: fd %u: %s", (int)pid, e->fd,
+					e->unix_sk ? err_detail() : "a unix socket without its state");
+		return 0;
+	case FD_KIND__FD_FIFO:
+		return image_check_fd_fifo(pid, e);
+	case FD_KIND__FD_PTY_MASTER:
+	case FD_KIND__FD_PTY_SLAVE:
+		return image_check_fd_pty(pid, e);
 	default:
 		return err_setf(-EBADMSG, "files-%d.img: fd %u has an unknown kind %d", (int)pid,
 				e->fd, (int)e->kind);
@@ -560,6 +684,12 @@ static int image_load_task(struct image_dir *d, struct image_task *t)
 	uint64_t pages = 0;
 	int r;
 
+	if (t->pstree->has_zombie && t->pstree->zombie) {
+		if (t->pstree->n_threads != 1)
+			return err_setf(-EBADMSG, "pstree.img: zombie pid %u lists %zu threads",
+					t->pstree->pid, t->pstree->n_threads);
+		return 0; /* a zombie has nothing but its pstree entry */
+	}
 	r = image_read_one(d, IMAGE_CORE, pid, (void **)&t->core);
 	if (r == 0)
 		r = image_check_core(t);
@@ -655,6 +785,8 @@ int image_set_load(const char *dir, struct image_set **ret)
 		r = image_check_pstree(set);
 	for (size_t i = 0; r == 0 && i < set->task_count; i++)
 		r = image_load_task(&d, &set->tasks[i]);
+	if (r == 0 && set->inventory->has_ipc_ns && set->inventory->ipc_ns)
+		r = image_ipc_load(&d, &set->ipc, &set->ipc_count);
 	image_dir_close(&d);
 	if (r < 0) {
 		image_set_free(set);
@@ -687,6 +819,7 @@ void image_set_free(struct image_set *set)
 	for (size_t i = 0; i < set->task_count; i++)
 		image_task_fini(&set->tasks[i]);
 	free(set->tasks);
+	image_ipc_free(set->ipc, set->ipc_count);
 	if (set->inventory)
 		protobuf_c_message_free_unpacked(&set->inventory->base, NULL);
 	free(set->dir);

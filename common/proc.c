@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1100,5 +1101,106 @@ int proc_list_numeric(pid_t pid, const char *dir, int **ret_ids, size_t *ret_cou
 	closedir(d);
 	if (r < 0)
 		return err_setf(r, "cannot list %s: %s", path, strerror(-r));
+	return 0;
+}
+
+/* ---- POSIX timers ---- */
+
+/* The four lines the kernel prints per timer, in this order. */
+enum timers_line { TIMERS_ID, TIMERS_SIGNAL, TIMERS_NOTIFY, TIMERS_CLOCK, TIMERS_LINES };
+
+/* "signal/pid.N", "none/tid.N", "thread/pid.N" into notify (SIGEV_*) and pid. */
+static bool timers_notify(struct cursor *c, struct proc_posix_timer *t)
+{
+	static const char *const kinds[] = { "signal/", "none/", "thread/" };
+	static const int values[] = { SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD };
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (cur_key(c, kinds[i]))
+			break;
+	if (i == sizeof(kinds) / sizeof(kinds[0]))
+		return false;
+	t->notify = values[i];
+	if (cur_key(c, "tid."))
+		t->notify |= SIGEV_THREAD_ID;
+	else if (!cur_key(c, "pid."))
+		return false;
+	return cur_int(c, 0, &t->notify_pid);
+}
+
+static bool timers_field(struct cursor c, enum timers_line which, struct proc_posix_timer *t)
+{
+	static const char *const keys[TIMERS_LINES] = { "ID:", "signal:", "notify:", "ClockID:" };
+	bool ok;
+
+	if (!cur_key(&c, keys[which]))
+		return false;
+	switch (which) {
+	case TIMERS_ID:
+		ok = cur_int(&c, 0, &t->id);
+		break;
+	case TIMERS_SIGNAL:
+		ok = cur_int(&c, INT_MIN, &t->signo) && cur_eat(&c, '/') &&
+		     cur_u64(&c, 16, &t->sival);
+		break;
+	case TIMERS_NOTIFY:
+		ok = timers_notify(&c, t);
+		break;
+	default:
+		ok = cur_int(&c, INT_MIN, &t->clock_id);
+		break;
+	}
+	return ok && cur_only_blanks(c);
+}
+
+static int timers_push(struct proc_posix_timer **list, size_t *n, size_t *cap,
+		       const struct proc_posix_timer *t)
+{
+	struct proc_posix_timer *bigger;
+
+	for (size_t i = 0; i < *n; i++)
+		if ((*list)[i].id == t->id)
+			return err_setf(-EINVAL, "timers: timer ID %d is listed twice", t->id);
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		bigger = realloc(*list, *cap * sizeof(**list));
+		if (!bigger)
+			return -ENOMEM;
+		*list = bigger;
+	}
+	(*list)[(*n)++] = *t;
+	return 0;
+}
+
+int proc_parse_timers(const char *text, size_t len, struct proc_posix_timer **ret,
+		      size_t *ret_count)
+{
+	struct proc_posix_timer t = { 0 }, *list = NULL;
+	enum timers_line next = TIMERS_ID;
+	size_t n = 0, cap = 0;
+	struct line_iter it;
+	struct cursor line;
+	int r = 0;
+
+	line_iter_init(&it, text, len);
+	while (r == 0 && line_iter_next(&it, &line)) {
+		if (!timers_field(line, next, &t)) {
+			r = proc_bad_line("timers", it.lineno, line, "malformed or out of order");
+			break;
+		}
+		if (++next == TIMERS_LINES) {
+			r = timers_push(&list, &n, &cap, &t);
+			next = TIMERS_ID;
+		}
+	}
+	if (r == 0 && next != TIMERS_ID)
+		r = err_setf(-EINVAL, "timers: the last timer (ID %d) is cut short", t.id);
+	if (r < 0) {
+		free(list);
+		return r;
+	}
+	*ret = list;
+	*ret_count = n;
 	return 0;
 }

@@ -142,6 +142,21 @@ int proc_parse_fdinfo(const char *text, size_t len, struct proc_fdinfo *ret) WUR
  * "unlimited" becomes RLIM_INFINITY. */
 int proc_parse_limits(const char *text, size_t len, struct rlimit ret[RLIM_NLIMITS]) WUR;
 
+/* One POSIX timer of /proc/PID/timers (timer_create). */
+struct proc_posix_timer {
+	int id;		  /* 0..INT_MAX */
+	int signo;	  /* sigev_signo (any value with SIGEV_NONE) */
+	uint64_t sival;	  /* sigev_value, as the pointer the kernel prints */
+	int notify;	  /* SIGEV_SIGNAL, SIGEV_NONE or SIGEV_THREAD, maybe | SIGEV_THREAD_ID */
+	pid_t notify_pid; /* the tid with SIGEV_THREAD_ID, else the process (/proc's PID namespace) */
+	int clock_id;	  /* as given to timer_create: negative for CPU clocks */
+};
+
+/* Parses /proc/PID/timers into *ret (malloc'd, *ret_count entries, NULL when none), in the
+ * file's order. Refuses a malformed, missing or misplaced line and an ID listed twice. */
+int proc_parse_timers(const char *text, size_t len, struct proc_posix_timer **ret,
+		      size_t *ret_count) WUR;
+
 /* Lists numeric entries of /proc/PID/<dir> ("task", "fd") sorted ascending. */
 int proc_list_numeric(pid_t pid, const char *dir, int **ret_ids, size_t *ret_count) WUR;
 

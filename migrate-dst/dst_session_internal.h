@@ -81,6 +81,8 @@ struct session {
 	MmEntry *mm;
 	FdEntry **fds;
 	size_t fd_count, fd_cap;
+	IpcEntry **ipc; /* System V objects, made in the puppet as they came (restore_ipc.c) */
+	size_t ipc_count;
 	uint64_t record_bytes;
 	bool images_written;   /* in opts->images_tmp, not yet published */
 	char images_stamp[32]; /* UTC time of Commit, for the directory's name */

@@ -62,8 +62,14 @@ static int check_fd_entry(const struct restore_opts *opts, const FdEntry *e)
 		return check_socket_entry(opts, e);
 	if (restore_fd_event_is(e))
 		return 0; /* made anew from the image alone */
+	if (restore_fd_unix_is(e))
+		return restore_fd_unix_check(e);
 	if (restore_fd_pipe_is(e) || restore_fd_ghost_is(e))
 		return 0; /* made anew from the image alone */
+	if (restore_fd_fifo_is(e))
+		return restore_fd_fifo_check(e);
+	if (restore_fd_pty_is(e))
+		return restore_fd_pty_check(e);
 	if (e->kind == FD_KIND__FD_TTY) {
 		if (!opts->shell_job)
 			return log_error_errno(-EINVAL, "fd %u is the terminal %s: restore it with "
@@ -218,25 +224,45 @@ static void unlock_network(const InventoryEntry *inv)
 		log_debug("restore: network lock %s removed", inv->netlock_table);
 }
 
-/* The stages, fed from the directory. Once every socket exists, the dump's network lock goes
- * before the connections leave repair mode, so that their window probes reach the peers, and
- * before the process runs, which would otherwise see its UDP sends fail (EPERM). */
-static int run_stages(const struct restore_opts *opts, const struct image_set *set,
-		      struct restore_proc *p)
+/* Memory and everything else of process i of the tree: complete and stopped. */
+static int run_stages_one(const struct restore_opts *opts, const struct image_set *set,
+			  size_t i, struct restore_proc *p)
 {
-	const struct image_task *t = &set->tasks[0];
+	const struct image_task *t = &set->tasks[i];
 	int r = restore_proc_set_layout(p, t->mm->vmas, t->mm->n_vmas, NULL, 0);
 
+	if (r == 0) /* memory an earlier process of the tree shares with it */
+		r = restore_tree_share_mem(p, t);
+	if (r == 0) /* the root makes the objects; every process attaches its segments */
+		r = restore_ipc_run(p, set->ipc, set->ipc_count);
 	if (r == 0)
 		r = write_pages(p, t);
 	if (r == 0)
 		r = restore_proc_finish(p, t, opts);
-	if (r == 0) {
-		unlock_network(set->inventory);
-		r = restore_net_release(p, t);
-	}
+	return r;
+}
+
+/* The stages, fed from the directory, for every live process of the tree (procs[i] for
+ * set->tasks[i]). Once every socket exists, the dump's network lock goes before the
+ * connections leave repair mode, so that their window probes reach the peers, and before the
+ * processes run, which would otherwise see their UDP sends fail (EPERM). Children are resumed
+ * first: none of them can be undone once one runs, so every process is complete by then. */
+static int run_stages(const struct restore_opts *opts, const struct image_set *set,
+		      struct restore_proc **procs)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < set->task_count; i++)
+		if (!restore_tree_is_zombie(&set->tasks[i]))
+			r = run_stages_one(opts, set, i, procs[i]);
 	if (r == 0)
-		r = restore_proc_resume(p);
+		unlock_network(set->inventory);
+	for (size_t i = 0; r == 0 && i < set->task_count; i++)
+		if (!restore_tree_is_zombie(&set->tasks[i]))
+			r = restore_net_release(procs[i], &set->tasks[i]);
+	for (size_t i = set->task_count; r == 0 && i-- > 0;)
+		if (!restore_tree_is_zombie(&set->tasks[i]))
+			r = restore_proc_resume(procs[i]);
 	return r;
 }
 
@@ -251,9 +277,12 @@ static void log_timings(const struct restore_proc *p)
 		  (double)tm.finish_ns / 1e6, (double)tm.resume_ns / 1e6);
 }
 
-int restore_run(const struct restore_opts *opts, pid_t *ret_pid)
+int restore_run(const struct restore_opts *user_opts, pid_t *ret_pid)
 {
-	struct restore_proc *p = NULL;
+	struct restore_opts ipc_opts = *user_opts; /* + new_ipc_ns from the inventory */
+	const struct restore_opts *opts = &ipc_opts;
+	struct restore_tree_ctx ctx = { 0 };
+	struct restore_proc **procs = NULL;
 	struct image_set *set = NULL;
 	uint64_t t0 = restore_now_ns(), start = t0;
 	int r;
@@ -263,24 +292,40 @@ int restore_run(const struct restore_opts *opts, pid_t *ret_pid)
 	if (r < 0)
 		return log_error_errno(r, "cannot restore from %s: %s", opts->dir, err_detail());
 	phase_done("image load", &t0);
-	if (set->task_count != 1)
-		r = log_error_errno(-EOPNOTSUPP, "%s holds %zu processes: restoring a process "
-				    "tree is not supported yet", opts->dir, set->task_count);
+	ipc_opts.new_ipc_ns = set->inventory->has_ipc_ns && set->inventory->ipc_ns;
+	for (size_t i = 0; r == 0 && i < set->task_count; i++)
+		if (!restore_tree_is_zombie(&set->tasks[i]))
+			r = check_files(opts, &set->tasks[i]);
 	if (r == 0)
-		r = check_files(opts, &set->tasks[0]);
+		r = restore_tree_check(set, opts);
+	if (r == 0) {
+		procs = calloc(set->task_count, sizeof(*procs));
+		if (!procs)
+			r = log_error_errno(-ENOMEM, "restore of %zu processes", set->task_count);
+	}
 	if (r == 0) {
 		phase_done("checks", &t0);
-		r = restore_proc_create(set->tasks[0].pstree, opts, &p);
+		r = restore_tree_create(set, opts, procs);
+	}
+	ctx.set = set;
+	for (size_t i = 0; r == 0 && i < set->task_count; i++) {
+		procs[i]->tree = &ctx;
+		procs[i]->tree_index = i;
 	}
 	if (r == 0)
-		r = run_stages(opts, set, p);
+		r = run_stages(opts, set, procs);
+	restore_tree_ctx_fini(&ctx);
 	if (r == 0) {
-		log_timings(p);
-		*ret_pid = restore_proc_pid(p);
-		log_debug("restore: pid %d restored in %.3f ms", *ret_pid,
-			  (double)(restore_now_ns() - start) / 1e6);
+		for (size_t i = 0; i < set->task_count; i++)
+			if (!restore_tree_is_zombie(&set->tasks[i]))
+				log_timings(procs[i]);
+		*ret_pid = restore_proc_pid(procs[0]);
+		log_debug("restore: pid %d restored in %.3f ms (%zu processes)", *ret_pid,
+			  (double)(restore_now_ns() - start) / 1e6, set->task_count);
 	}
-	restore_proc_free(p);
+	if (procs)
+		restore_tree_free(procs, set->task_count);
+	free(procs);
 	image_set_free(set);
 	return r;
 }

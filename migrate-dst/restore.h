@@ -19,11 +19,17 @@
  *	restore_proc_set_layout(...)           the final layout
  *	restore_proc_write_pages(...)          the last dirty pages
  *	restore_proc_keep_only(p, resident, n) drop every page the source no longer holds
+ *	restore_ipc_one(p, ipc) ...            System V objects (ipc.img's records, in order), once
+ *	                                       the final layout is set
  *	restore_proc_finish(p, task, o)        fds, session, cwd, rlimits, vDSO, mm fields,
  *	                                       sigactions, threads, signals, creds, registers:
  *	                                       complete and STOPPED
  *	restore_proc_resume(p)                 it runs (nothing can be undone after this)
  *	restore_proc_free(p)
+ *
+ * A tree (restore_run only): restore_proc_create for the root, then each other process forked
+ * by its parent's puppet while that one is still bare (restore_internal.h), then the stages
+ * above for each; all are resumed at the end, children first.
  *
  * On any error before resume: restore_proc_abort(p) (kill and reap; safe in every stage), then
  * restore_proc_free(p). The puppet is also killed if we die (PTRACE_O_EXITKILL). Every call
@@ -48,9 +54,11 @@ struct restore_opts {
 	bool shell_job; /* rebind terminal fds to ours, join our session, take the foreground */
 	int pid_wait_ms; /* how long to wait for a zombie to free a PID; 0: the default (5 s) */
 	bool tcp_established; /* --tcp-established: the image may hold established connections */
+	bool new_ipc_ns; /* the root gets a new IPC namespace at create (its children share it) */
 };
 
-/* Restores; *ret_pid is the root process's PID (our child). */
+/* Restores every process of the image (a tree: each one the child of its restored parent,
+ * see restore_tree.c); *ret_pid is the root process's PID (our child). */
 int restore_run(const struct restore_opts *opts, pid_t *ret_pid)
 	__attribute__((warn_unused_result));
 
@@ -104,6 +112,13 @@ int restore_proc_write_pages(struct restore_proc *p, uint64_t vaddr, const void 
  * alone (a shared page is not lost by the source's MADV_DONTNEED either). */
 int restore_proc_keep_only(struct restore_proc *p, const struct restore_range *resident,
 			   size_t n) __attribute__((warn_unused_result));
+
+/* One record of ipc.img: the first one moves the puppet into a new IPC namespace (unless
+ * restore_proc_create gave it one); a setting is written there, an object made with its id,
+ * key, owner, mode and contents by a helper that joins the namespace, and a segment attached
+ * over the placeholders of its VMA_SYSV_SHM VMAs in the current layout. Before
+ * restore_proc_finish. -errno, logged, on failure. */
+int restore_ipc_one(struct restore_proc *p, const IpcEntry *e) __attribute__((warn_unused_result));
 
 /* Everything but memory, from t (its mm's layout must be the one set last): the process is
  * then complete, every thread stopped. t is not kept. Its established TCP connections are

@@ -35,6 +35,8 @@ static int files_session(struct restore_proc *p, struct puppet *pp)
 	bool leader = false;
 	int r = 0;
 
+	if (p->session_done) /* a tree member: done while the tree was created */
+		return 0;
 	/* A shell job stays in our session (it keeps our terminal) in a group of its own. */
 	if (!p->use_tty && p->sid == p->pid) {
 		r = restore_call(pp, "setsid", NULL, SYS_setsid, 0, 0, 0, 0, 0, 0);
@@ -124,6 +126,8 @@ static int files_fd(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
 	int fd, r;
 	long rv = 0;
 
+	if (restore_tree_fd_is_copy(p, e)) /* a description an earlier process of the tree holds */
+		return restore_tree_fd_copy(p, pp, e);
 	if (e->kind == FD_KIND__FD_INET_SOCKET) {
 		uint64_t t0 = restore_now_ns();
 
@@ -137,6 +141,12 @@ static int files_fd(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
 		return restore_fd_pipe_one(p, pp, e);
 	if (restore_fd_ghost_is(e))
 		return restore_fd_ghost_one(p, pp, e);
+	if (restore_fd_unix_is(e))
+		return restore_fd_unix_one(p, pp, e);
+	if (restore_fd_fifo_is(e))
+		return restore_fd_fifo_one(p, pp, e);
+	if (restore_fd_pty_is(e))
+		return restore_fd_pty_one(p, pp, e);
 	r = files_open(p, pp, e, &fd);
 	if (r < 0)
 		return r;

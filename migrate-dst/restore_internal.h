@@ -4,7 +4,9 @@
  *	restore.c        restore_run: load, check the files and PIDs, then the stages below fed
  *	                 from the directory; restore_wait
  *	restore_proc.c   the stages: create (bare child, seize, empty address space), finish,
- *	                 resume, abort; the PID checks
+ *	                 resume, abort; the PID checks; children forked by a parent's puppet
+ *	restore_tree.c   a tree: every process created in its place, sessions, groups, zombies;
+ *	                 what they share (open file descriptions, pipes, shared memory)
  *	restore_mm.c     memory: set_layout, write_pages, keep_only; vDSO and mm fields (finish)
  *	restore_files.c  what the child used to do for itself, now by remote syscalls: session,
  *	                 fds, cwd, root, umask, rlimits, personality (finish)
@@ -47,6 +49,21 @@ struct restore_vma {
 	char *path; /* owned, or NULL */
 };
 
+/* A pipe of the tree made by us: our ends, kept until every holder has its own (restore.c
+ * closes them after the last process's finish). */
+struct restore_tree_pipe {
+	uint64_t ino;
+	int ends[2];
+};
+
+/* What the processes of one tree share while they are built (restore.c owns it). */
+struct restore_tree_ctx {
+	const struct image_set *set;
+	struct restore_tree_pipe *pipes;
+	size_t nr_pipes;
+	size_t cap_pipes;
+};
+
 /* One process being built. */
 struct restore_proc {
 	pid_t pid; /* 0 until clone3 succeeded, and again once reaped */
@@ -58,6 +75,9 @@ struct restore_proc {
 	bool shell_job, detached, use_tty;
 	bool stopped; /* the image's process was stopped: SIGSTOP at detach */
 	bool resumed;
+	bool session_done; /* setsid/setpgid done already (a tree, restore_tree.c) */
+	struct restore_tree_ctx *tree; /* the tree it belongs to, or NULL (live migration) */
+	size_t tree_index;	       /* its task in tree->set */
 	int pid_wait_ms;
 	struct restore_vma *layout; /* sorted by start */
 	size_t layout_count;
@@ -73,6 +93,42 @@ int restore_tty_fd(void);
 void restore_tty_give(int tty, pid_t pgrp);
 /* restore_proc.c: logs who holds id (as a pid, process group or session) and returns -EEXIST. */
 int restore_pid_taken(pid_t id) RESTORE_WUR;
+
+/* restore_proc.c: waits (opts->pid_wait_ms) while zombies hold pst's PID or TIDs, -EEXIST
+ * naming the holder otherwise (restore_proc_create checks again). */
+int restore_proc_check_ids(const PstreeEntry *pst, const struct restore_opts *opts) RESTORE_WUR;
+/* restore_proc.c: a bare child of parent (itself still bare: before its set_layout) with
+ * pst's pid, forked by parent's puppet, seized as restore_proc_create's product is. */
+int restore_proc_create_child(struct restore_proc *parent, const PstreeEntry *pst,
+			      const struct restore_opts *opts, struct restore_proc **ret) RESTORE_WUR;
+/* restore_proc.c: the bare p takes ps's comm as its name, ends with its exit code or by its
+ * term_signal, and stays a zombie of its parent. */
+int restore_proc_zombie(struct restore_proc *p, const PstreeEntry *ps) RESTORE_WUR;
+
+/* restore_tree.c: every process of set's tree created bare, each the child of its parent,
+ * in its session and process group; zombies exited. procs (set->task_count, zeroed) gets
+ * them in pstree order. On failure what exists is left in procs for restore_tree_free. */
+int restore_tree_create(const struct image_set *set, const struct restore_opts *opts,
+			struct restore_proc **procs) RESTORE_WUR;
+/* Refuses, before anything is created, a tree whose groups cannot be rebuilt. */
+int restore_tree_check(const struct image_set *set, const struct restore_opts *opts) RESTORE_WUR;
+/* Kills and reaps every process of procs (children first), frees them. */
+void restore_tree_free(struct restore_proc **procs, size_t count);
+bool restore_tree_is_zombie(const struct image_task *t);
+/* An fd whose open file description an earlier process of the tree holds (FdEntry.shared_id)
+ * and restored already: restore_tree_fd_copy gives p that very description at e->fd. */
+bool restore_tree_fd_is_copy(const struct restore_proc *p, const FdEntry *e);
+int restore_tree_fd_copy(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+/* Our ends of pipe ino made for an earlier process of the tree, or NULL; _keep stores copies
+ * of ends (the caller keeps its own) for the later ones. */
+const struct restore_tree_pipe *restore_tree_pipe_find(const struct restore_tree_ctx *c,
+						       uint64_t ino);
+int restore_tree_pipe_keep(struct restore_tree_ctx *c, uint64_t ino, const int ends[2]) RESTORE_WUR;
+void restore_tree_ctx_fini(struct restore_tree_ctx *c);
+/* After p's set_layout, before its pages: each of t's shared anonymous mappings whose object
+ * an earlier process of the tree maps (same dev and ino in the images) maps that process's
+ * object instead (/proc/PID/map_files), so that they share it again. */
+int restore_tree_share_mem(struct restore_proc *p, const struct image_task *t) RESTORE_WUR;
 
 /* restore_mm.c */
 /* Remote syscall whose own failure is an error; what names the call in the message. */
@@ -104,10 +160,37 @@ int restore_fd_pipe_one(struct restore_proc *p, struct puppet *pp, const FdEntry
  * first of its fds installs them all, the others are then no-ops. */
 bool restore_fd_ghost_is(const FdEntry *e);
 int restore_fd_ghost_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+/* restore_fd_unix.c: the unix sockets of the image, made by us (pairs, names, listeners, unread
+ * data, connections, options); the first of their fds installs them all, the others are then
+ * no-ops. check: what restore refuses before any process exists (a path taken by another file). */
+bool restore_fd_unix_is(const FdEntry *e);
+int restore_fd_unix_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+int restore_fd_unix_check(const FdEntry *e) RESTORE_WUR;
+/* restore_fd_fifo.c: a FIFO opened again by its path, with its capacity and unread data; the
+ * first of its fds installs them all, the others are then no-ops. check: before anything is
+ * made, the path exists and is a FIFO (logged refusal otherwise). */
+bool restore_fd_fifo_is(const FdEntry *e);
+int restore_fd_fifo_check(const FdEntry *e) RESTORE_WUR;
+int restore_fd_fifo_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+/* restore_fd_pty.c: a pseudo-terminal pair made anew (termios, window size, modes, queued data,
+ * controlling terminal); the first of its fds installs them all, the others are then no-ops.
+ * check: before anything is made, /dev/ptmx can be opened (logged refusal otherwise). */
+bool restore_fd_pty_is(const FdEntry *e);
+int restore_fd_pty_check(const FdEntry *e) RESTORE_WUR;
+int restore_fd_pty_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
 /* restore_fd_lock.c: the file locks of fds (FdEntry.locks), taken again through their fds,
  * which must all exist already. */
 int restore_fd_lock_run(struct restore_proc *p, struct puppet *pp, FdEntry **fds,
 			size_t count) RESTORE_WUR;
+
+/* restore_ipc.c (restore_ipc_one in restore.h): restore_ipc_run makes ipc.img's records in
+ * its order, having first refused an attachment whose segment is missing. */
+/* For a tree: its root (tree_index 0) makes the objects, every process then attaches its
+ * segments; n == 0 without attachments does nothing. */
+int restore_ipc_run(struct restore_proc *p, IpcEntry *const *ipc, size_t n) RESTORE_WUR;
+/* The puppet in a new IPC namespace by a remote unshare, unless it has one of its own already
+ * (restore_proc_create with opts->new_ipc_ns: before a tree's children are forked). */
+int restore_ipc_enter_ns(struct restore_proc *p) RESTORE_WUR;
 
 /* restore_core.c: everything after memory and files up to the final registers; the threads
  * stay stopped and attached. */

@@ -146,7 +146,8 @@ static bool vma_special(int kind)
 {
 	return kind != VMA_KIND__VMA_ANON_PRIVATE && kind != VMA_KIND__VMA_HEAP &&
 	       kind != VMA_KIND__VMA_STACK && kind != VMA_KIND__VMA_ANON_SHARED &&
-	       kind != VMA_KIND__VMA_FILE_PRIVATE && kind != VMA_KIND__VMA_FILE_SHARED;
+	       kind != VMA_KIND__VMA_FILE_PRIVATE && kind != VMA_KIND__VMA_FILE_SHARED &&
+	       kind != VMA_KIND__VMA_SYSV_SHM;
 }
 
 static bool vma_is_file(int kind)
@@ -252,6 +253,9 @@ static bool vma_compatible(const struct restore_vma *o, const struct restore_vma
 	/* A piece of a shared anonymous mapping is a different object. */
 	if (o->kind == VMA_KIND__VMA_ANON_SHARED)
 		return o->start == n->start && o->end == n->end;
+	if (o->kind == VMA_KIND__VMA_SYSV_SHM) /* the same attachment (or placeholder) */
+		return o->start == n->start && o->end == n->end && o->ino == n->ino &&
+		       o->pgoff == n->pgoff;
 	if (!vma_is_file(o->kind))
 		return true;
 	return str_eq(o->path, n->path) && o->dev == n->dev && o->ino == n->ino &&
@@ -338,6 +342,9 @@ static int mm_map_piece(struct restore_proc *p, const struct restore_vma *v, uin
 			return r;
 		flags |= v->kind == VMA_KIND__VMA_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
 		pgoff = v->pgoff + (start - v->start);
+	} else if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
+		/* A placeholder: restore_ipc.c attaches the segment over it once it exists. */
+		flags |= MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE;
 	} else {
 		flags |= MAP_ANONYMOUS | (v->kind == VMA_KIND__VMA_ANON_SHARED ?
 					  MAP_SHARED : MAP_PRIVATE | (v->flags & MAP_GROWSDOWN));

@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -193,6 +195,11 @@ static int proc_check_ids(const PstreeEntry *pst, int wait_ms)
 	return r;
 }
 
+int restore_proc_check_ids(const PstreeEntry *pst, const struct restore_opts *opts)
+{
+	return proc_check_ids(pst, opts->pid_wait_ms > 0 ? opts->pid_wait_ms : PID_WAIT_DEFAULT_MS);
+}
+
 /* The child: every signal blocked (inherited), it waits to be seized and emptied. */
 static void proc_child(void) __attribute__((noreturn));
 
@@ -235,7 +242,8 @@ static int proc_clone(struct restore_proc *p, uint64_t pid64)
 
 static int proc_seize(struct restore_proc *p)
 {
-	int r = puppet_seize(p->pid, PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
+	/* TRACEFORK: the children of a tree, forked by this puppet, start traced and stopped. */
+	int r = puppet_seize(p->pid, PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL);
 
 	if (r == 0)
 		r = puppet_interrupt(p->pid);
@@ -270,6 +278,8 @@ int restore_proc_create(const PstreeEntry *pst, const struct restore_opts *opts,
 		r = proc_seize(p);
 	if (r == 0)
 		r = restore_mm_empty(p);
+	if (r == 0 && opts->new_ipc_ns)
+		r = restore_ipc_enter_ns(p);
 	if (r < 0) {
 		restore_proc_free(p);
 		return r;
@@ -278,6 +288,173 @@ int restore_proc_create(const PstreeEntry *pst, const struct restore_opts *opts,
 	log_debug("restore: pid %d created (bare) in %.3f ms", p->pid,
 		  (double)p->timings.create_ns / 1e6);
 	*ret = p;
+	return 0;
+}
+
+/* ---- children of a tree ---- */
+
+/* fork() with the pid preset, run by parent's puppet: the child is a copy of the bare parent
+ * (scratch area, no fd) and, the parent being traced with PTRACE_O_TRACEFORK, starts traced
+ * by us and stopped before it runs an instruction. */
+static int proc_clone_remote(struct restore_proc *parent, struct restore_proc *p, pid_t pid)
+{
+	struct puppet *pp = &parent->puppets[0];
+	uint64_t pid64 = (uint64_t)pid, pid_addr, args_addr;
+	struct migrate_clone_args args = { .exit_signal = SIGCHLD, .set_tid_size = 1 };
+	long rv;
+	int status, r;
+
+	puppet_push_reset(pp);
+	r = puppet_push(pp, &pid64, sizeof(pid64), &pid_addr);
+	args.set_tid = pid_addr;
+	if (r == 0)
+		r = puppet_push(pp, &args, sizeof(args), &args_addr);
+	if (r == 0)
+		r = puppet_syscall6(pp, &rv, SYS_clone3, args_addr, sizeof(args), 0, 0, 0, 0);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: remote clone3 of its child %d: %s", parent->pid,
+				       pid, err_detail());
+	if (rv == -EEXIST)
+		return restore_pid_taken(pid);
+	if (rv < 0)
+		return log_error_errno((int)rv, "pid %d: remote clone3 of its child %d",
+				       parent->pid, pid);
+	p->pid = (pid_t)rv;
+	p->tids[0] = p->pid;
+	p->thread_count = 1;
+	if (rv != pid)
+		return log_error_errno(-EINVAL, "pid %d: clone3 gave child %ld, not %d",
+				       parent->pid, rv, pid);
+	r = puppet_wait(pid, &status);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: no initial stop: %s", pid, err_detail());
+	return 0;
+}
+
+int restore_proc_create_child(struct restore_proc *parent, const PstreeEntry *pst,
+			      const struct restore_opts *opts, struct restore_proc **ret)
+{
+	uint64_t t0 = restore_now_ns();
+	struct restore_proc *p;
+	int r;
+
+	if (!pst || pst->pid == 0 || pst->pid > INT32_MAX ||
+	    (pst->n_threads && pst->threads[0] != pst->pid))
+		return log_error_errno(-EINVAL, "process tree entry: bad pid %u",
+				       pst ? pst->pid : 0);
+	r = proc_alloc(pst, opts, &p);
+	if (r < 0)
+		return log_error_errno(r, "restore of pid %u", pst->pid);
+	p->use_tty = false; /* only the root takes our terminal's session */
+	r = proc_check_ids(pst, p->pid_wait_ms);
+	if (r == 0)
+		r = proc_clone_remote(parent, p, (pid_t)pst->pid);
+	if (r == 0)
+		r = puppet_init(&p->puppets[0], p->pid, p->pid);
+	if (r < 0) {
+		if (p->pid)
+			log_error("pid %d: cannot take over the new process: %s", p->pid,
+				  err_detail());
+		restore_proc_free(p);
+		return r;
+	}
+	/* Its copy of the parent's scratch area, at the same address. */
+	puppet_adopt_scratch(&p->puppets[0], parent->puppets[0].scratch,
+			     parent->puppets[0].scratch_size);
+	p->timings.create_ns = restore_now_ns() - t0;
+	log_debug("restore: pid %d created (bare) as a child of pid %d in %.3f ms", p->pid,
+		  parent->pid, (double)p->timings.create_ns / 1e6);
+	*ret = p;
+	return 0;
+}
+
+/* Its name, as ps shows it: else it would be ours. */
+static int zombie_name(struct restore_proc *p, const char *comm)
+{
+	char name[16] = "";
+	uint64_t addr;
+	int r;
+
+	snprintf(name, sizeof(name), "%s", comm ? comm : "");
+	if (!name[0])
+		return 0;
+	puppet_push_reset(&p->puppets[0]);
+	r = puppet_push(&p->puppets[0], name, sizeof(name), &addr);
+	if (r == 0)
+		r = restore_call(&p->puppets[0], "prctl(PR_SET_NAME)", NULL, SYS_prctl, PR_SET_NAME,
+				 addr, 0, 0, 0, 0);
+	if (r < 0)
+		return log_error_errno(r, "pid %d: cannot name the zombie %s", p->pid, name);
+	return 0;
+}
+
+/* exit_group run by the puppet: we see the exit as its tracer (-ESRCH), which leaves the
+ * zombie to its parent; a second wait finds nothing. */
+static int zombie_exit(struct restore_proc *p, int exit_code)
+{
+	int r, status;
+	long rv;
+
+	r = puppet_syscall6(&p->puppets[0], &rv, SYS_exit_group, (uint64_t)(exit_code & 0xff), 0,
+			    0, 0, 0, 0);
+	if (r == 0 || waitpid(p->pid, &status, __WALL | WNOHANG) > 0)
+		return log_error_errno(-EIO, "pid %d: remote exit_group(%d) did not end it",
+				       p->pid, exit_code);
+	return 0;
+}
+
+/* Killed by sig: its default action (no core file: RLIMIT_CORE 0), everything unblocked,
+ * delivered as we let it go, so that its parent's wait sees WIFSIGNALED with sig. */
+static int zombie_signal(struct restore_proc *p, int sig)
+{
+	struct restore_ksigaction dfl = { 0 };
+	struct puppet *pp = &p->puppets[0];
+	uint64_t act, lim;
+	int r;
+
+	if (sig <= 0 || sig > RESTORE_NSIG || sig == SIGSTOP)
+		return log_error_errno(-EINVAL, "pid %d: a zombie killed by signal %d?", p->pid,
+				       sig);
+	puppet_push_reset(pp);
+	r = puppet_push(pp, &dfl, sizeof(dfl), &act);
+	if (r == 0)
+		r = puppet_push(pp, &(struct rlimit){ 0, 0 }, sizeof(struct rlimit), &lim);
+	if (r == 0 && sig != SIGKILL)
+		r = restore_call(pp, "rt_sigaction", NULL, SYS_rt_sigaction, (uint64_t)sig, act, 0,
+				 8, 0, 0);
+	if (r == 0)
+		r = restore_call(pp, "prlimit64", NULL, SYS_prlimit64, 0, RLIMIT_CORE, lim, 0, 0, 0);
+	if (r == 0)
+		r = puppet_set_sigmask(p->pid, 0);
+	if (r == 0)
+		r = puppet_detach(p->pid, sig == SIGKILL ? 0 : sig);
+	if (r == 0 && sig == SIGKILL && kill(p->pid, SIGKILL) < 0)
+		r = -errno;
+	if (r < 0)
+		return log_error_errno(r, "pid %d: cannot end it by signal %d: %s", p->pid, sig,
+				       err_detail());
+	return 0;
+}
+
+int restore_proc_zombie(struct restore_proc *p, const PstreeEntry *ps)
+{
+	bool signaled = ps->has_term_signal && ps->term_signal;
+	struct proc_stat st;
+	int r = zombie_name(p, ps->comm);
+
+	if (r == 0 && signaled)
+		r = zombie_signal(p, ps->term_signal);
+	else if (r == 0)
+		r = zombie_exit(p, ps->has_exit_code ? ps->exit_code : 0);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 1000 && (read_stat(p->pid, &st) < 0 || st.state != 'Z'); i++)
+		usleep(1000);
+	if (read_stat(p->pid, &st) < 0 || st.state != 'Z')
+		return log_error_errno(-EIO, "pid %d: not a zombie of its parent after its end",
+				       p->pid);
+	puppet_release(&p->puppets[0]);
+	p->resumed = true; /* nothing to kill or reap any more */
 	return 0;
 }
 

@@ -33,7 +33,7 @@ static int session_record_bad(struct session *s, const WireImageRecord *m, const
 /* Kind and pid against this session: one process, its records once each. */
 static int session_record_check(struct session *s, const WireImageRecord *m)
 {
-	bool global = m->kind == IMAGE_INVENTORY || m->kind == IMAGE_PSTREE;
+	bool global = m->kind == IMAGE_INVENTORY || m->kind == IMAGE_PSTREE || m->kind == IMAGE_IPC;
 	void *slot = NULL;
 
 	switch (m->kind) {
@@ -52,6 +52,10 @@ static int session_record_check(struct session *s, const WireImageRecord *m)
 	case IMAGE_FILES:
 		if (s->fd_count >= SESSION_MAX_FDS)
 			return session_record_bad(s, m, "too many files");
+		break;
+	case IMAGE_IPC:
+		if (s->ipc_count >= SESSION_MAX_FDS)
+			return session_record_bad(s, m, "too many System V objects");
 		break;
 	default:
 		return session_record_bad(s, m, "not a kind that travels (pages come as pages)");
@@ -77,6 +81,34 @@ static int session_fds_push(struct session *s, FdEntry *fd)
 		s->fd_cap = cap;
 	}
 	s->fds[s->fd_count++] = fd;
+	return 0;
+}
+
+/* A System V object (or setting) of the source's IPC namespace: checked, made at once in the
+ * puppet's (the segments attached over their placeholders of the final layout), kept for
+ * --images-dir. Takes rec. */
+static int session_on_ipc(struct session *s, IpcEntry *rec)
+{
+	IpcEntry **bigger;
+	int r = image_ipc_entry_check(rec);
+
+	if (r < 0) {
+		protobuf_c_message_free_unpacked(&rec->base, NULL);
+		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_PROTOCOL, r,
+				    "image records: %s", err_detail());
+	}
+	bigger = realloc(s->ipc, (s->ipc_count + 1) * sizeof(*bigger));
+	if (!bigger) {
+		protobuf_c_message_free_unpacked(&rec->base, NULL);
+		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_INTERNAL, -ENOMEM,
+				    "out of memory");
+	}
+	s->ipc = bigger;
+	s->ipc[s->ipc_count++] = rec;
+	server_log_clear_error();
+	r = restore_ipc_one(s->proc, rec);
+	if (r < 0)
+		return session_fail_restore(s, r, "cannot make the System V objects");
 	return 0;
 }
 
@@ -106,6 +138,8 @@ int session_on_record(struct session *s, const WireImageRecord *m)
 	case IMAGE_MM:
 		s->mm = (MmEntry *)rec;
 		return 0;
+	case IMAGE_IPC:
+		return session_on_ipc(s, (IpcEntry *)rec);
 	}
 	r = session_fds_push(s, (FdEntry *)rec);
 	if (r < 0) {
@@ -206,6 +240,18 @@ static int session_image_records(struct session *s, struct image_dir *d)
 
 		if (r == 0)
 			r = r2;
+	}
+	if (r == 0 && s->inv->has_ipc_ns && s->inv->ipc_ns) {
+		f = NULL;
+		r = image_open_write(d, IMAGE_IPC, 0, &f);
+		for (size_t i = 0; r == 0 && i < s->ipc_count; i++)
+			r = image_write_record(f, &s->ipc[i]->base);
+		if (f) {
+			int r2 = image_close(f);
+
+			if (r == 0)
+				r = r2;
+		}
 	}
 	return r;
 }
@@ -421,6 +467,11 @@ void session_image_fini(struct session *s)
 	for (size_t i = 0; i < s->fd_count; i++)
 		protobuf_c_message_free_unpacked(&s->fds[i]->base, NULL);
 	free(s->fds);
+	for (size_t i = 0; i < s->ipc_count; i++)
+		protobuf_c_message_free_unpacked(&s->ipc[i]->base, NULL);
+	free(s->ipc);
+	s->ipc = NULL;
+	s->ipc_count = 0;
 	s->inv = NULL;
 	s->pstree = NULL;
 	s->core = NULL;

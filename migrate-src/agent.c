@@ -473,6 +473,22 @@ static int agent_send_record(struct agent *a, enum image_kind kind, uint32_t pid
 	return r;
 }
 
+/* ipc.img's records, read while frozen: a process in an IPC namespace of its own takes its
+ * objects along (dump_ipc.c); the destination makes each as it arrives (restore_ipc.c). */
+static int agent_send_ipc(struct agent *a)
+{
+	struct dump_ipc ipc;
+	int r;
+
+	if (!dump_ipc_own_ns(a->proc.pid))
+		return 0;
+	r = dump_ipc_collect(a->proc.pid, &ipc);
+	for (size_t i = 0; r == 0 && i < ipc.count; i++)
+		r = agent_send_record(a, IMAGE_IPC, 0, &ipc.entries[i]->base);
+	dump_ipc_fini(&ipc);
+	return r;
+}
+
 /* inventory, pstree, core, mm, files: the records `migrate dump` writes. */
 static int agent_send_records(struct agent *a)
 {
@@ -494,6 +510,8 @@ static int agent_send_records(struct agent *a)
 		r = agent_send_record(a, IMAGE_MM, (uint32_t)p->pid, &p->mm->base);
 	for (size_t i = 0; r == 0 && i < p->nr_fds; i++)
 		r = agent_send_record(a, IMAGE_FILES, (uint32_t)p->pid, &p->fds[i]->base);
+	if (r == 0)
+		r = agent_send_ipc(a);
 	return r;
 }
 

@@ -15,6 +15,7 @@
 #include "dump.h"
 #include "dump_fd_ghost.h"
 #include "dump_fd_lock.h"
+#include "dump_fd_unix.h"
 #include "err.h"
 #include "image.h"
 #include "log.h"
@@ -28,6 +29,7 @@ enum {
 	OPT_TCP_ESTABLISHED,
 	OPT_GHOST_LIMIT,
 	OPT_FILE_LOCKS,
+	OPT_EXT_UNIX_SK,
 };
 
 static void cli_dump_usage(void)
@@ -36,7 +38,7 @@ static void cli_dump_usage(void)
 	       "Checkpoint the process PID (all its threads) into DIR, created if missing.\n"
 	       "By default the process is killed once its images are written; on any\n"
 	       "failure it is resumed as it was.\n\n"
-	       "  -t, --tree PID          the process to dump\n"
+	       "  -t, --tree PID          the process to dump, with every process below it\n"
 	       "  -D, --images-dir DIR    where to write the images\n"
 	       "      --leave-running     let the process run on after the dump\n"
 	       "      --leave-stopped     leave it stopped (SIGSTOP) after the dump\n"
@@ -46,6 +48,8 @@ static void cli_dump_usage(void)
 	       "      --ghost-limit SIZE  carry memfds and deleted files up to SIZE bytes\n"
 	       "                          (suffix K, M, G; default 1M, at most 32M) in the image\n"
 	       "      --file-locks        dump the flock, POSIX and OFD locks the process holds\n"
+	       "      --ext-unix-sk       dump unix sockets connected to a peer outside the\n"
+	       "                          process; restore connects them to it again by name\n"
 	       "  -h, --help              this help\n\n"
 	       "Needs root. Summary line with 'migrate -v dump ...'.\n");
 }
@@ -95,6 +99,7 @@ static int cli_dump_parse(int argc, char **argv, struct dump_opts *opts)
 		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 		{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 		{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
+		{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -137,6 +142,9 @@ static int cli_dump_parse(int argc, char **argv, struct dump_opts *opts)
 			break;
 		case OPT_FILE_LOCKS:
 			dump_fd_lock_set_enabled(true);
+			break;
+		case OPT_EXT_UNIX_SK:
+			dump_fd_unix_set_external(true);
 			break;
 		case 'h':
 			cli_dump_usage();

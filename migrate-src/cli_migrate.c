@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "cli.h"
 #include "dump_fd_lock.h"
+#include "dump_fd_unix.h"
 #include "err.h"
 #include "log.h"
 #include "session.h"
@@ -31,6 +32,7 @@ enum {
 	OPT_TCP_ESTABLISHED,
 	OPT_MOVE_IP,
 	OPT_FILE_LOCKS,
+	OPT_EXT_UNIX_SK,
 };
 
 /* Storage for the parsed options: host and port are cut out of --to. */
@@ -64,6 +66,9 @@ static void cli_migrate_usage(void)
 	       "                        without it a process with one is refused\n"
 	       "  --file-locks          migrate the flock, POSIX and OFD locks it holds (the\n"
 	       "                        files must exist on the destination too)\n"
+	       "  --ext-unix-sk         migrate unix sockets connected to a peer outside the\n"
+	       "                        process: the destination connects them to it again by\n"
+	       "                        name (the peer must be reachable there)\n"
 	       "  --move-ip             move the sockets' local addresses to the destination\n"
 	       "                        host in the freeze window (gratuitous ARP / unsolicited\n"
 	       "                        NA there); without it the destination must have them\n"
@@ -220,6 +225,7 @@ static int cli_migrate_parse(int argc, char **argv, struct cli_migrate_args *a)
 		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 		{ "move-ip", no_argument, NULL, OPT_MOVE_IP },
 		{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
+		{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -242,6 +248,9 @@ static int cli_migrate_parse(int argc, char **argv, struct cli_migrate_args *a)
 			break;
 		case OPT_FILE_LOCKS:
 			dump_fd_lock_set_enabled(true);
+			break;
+		case OPT_EXT_UNIX_SK:
+			dump_fd_unix_set_external(true);
 			break;
 		case OPT_MOVE_IP:
 			a->opts.move_ip = true;

@@ -123,7 +123,11 @@ static int show_collect_dir(struct image_dir *d, const struct image_set *set, st
 		r = show_list_add(l, d, IMAGE_PSTREE, 0);
 	for (size_t t = 0; r == 0 && t < set->task_count; t++)
 		for (size_t k = 0; r == 0 && k < sizeof(per_task) / sizeof(per_task[0]); k++)
-			r = show_list_add(l, d, per_task[k], (pid_t)set->tasks[t].pstree->pid);
+			if (!set->tasks[t].pstree->zombie) /* a zombie has its pstree entry only */
+				r = show_list_add(l, d, per_task[k],
+						  (pid_t)set->tasks[t].pstree->pid);
+	if (r == 0 && set->inventory->has_ipc_ns && set->inventory->ipc_ns)
+		r = show_list_add(l, d, IMAGE_IPC, 0); /* the System V objects */
 	return r;
 }
 

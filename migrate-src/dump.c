@@ -105,15 +105,12 @@ static int dump_err_traced(pid_t pid, pid_t tracer)
 			pid, tracer, comm);
 }
 
-/* Everything that refuses a dump before the process is touched. */
-static int dump_check(const struct dump_opts *opts)
+/* What refuses one live process before it is touched: a thread, a zombie, a traced one. */
+static int dump_check_pid(pid_t pid)
 {
 	struct proc_status st = { 0 };
-	pid_t pid = opts->pid;
 	int r;
 
-	if (geteuid() != 0)
-		return err_setf(-EPERM, "must run as root");
 	r = dump_read_status(pid, &st);
 	if (r < 0)
 		return r;
@@ -127,11 +124,22 @@ static int dump_check(const struct dump_opts *opts)
 	proc_status_fini(&st);
 	if (r < 0)
 		return r;
-	/* Named refusal of every descendant: see dump_tree.c. */
-	r = dump_tree_check(pid);
+	r = dump_timers_check(pid);
+	return r < 0 ? r : dump_ipc_check(pid);
+}
+
+/* Everything that refuses a dump of one process (live migration) before it is touched. */
+static int dump_check(const struct dump_opts *opts)
+{
+	int r;
+
+	if (geteuid() != 0)
+		return err_setf(-EPERM, "must run as root");
+	r = dump_check_pid(opts->pid);
 	if (r < 0)
 		return r;
-	return dump_timers_check(pid);
+	/* Named refusal of every descendant: see dump_tree.c. */
+	return dump_tree_check(opts->pid);
 }
 
 static bool dump_has_thread(const struct dump_proc *proc, pid_t tid)
@@ -298,8 +306,8 @@ void dump_proc_fini(struct dump_proc *proc)
 struct dump_images {
 	struct image_dir dir;
 	bool dir_created; /* we made the directory: remove it on failure */
-	unsigned int written; /* 1 << image_kind for each file we (re)wrote */
-	pid_t pid;
+	unsigned int written; /* 1 << image_kind for each kind we (re)wrote, for any process */
+	const struct dump_tree *tree;
 };
 
 void dump_inventory_fill(InventoryEntry *inv, const struct dump_opts *opts, struct utsname *u)
@@ -318,6 +326,7 @@ void dump_inventory_fill(InventoryEntry *inv, const struct dump_opts *opts, stru
 	inv->dump_time_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 	inv->shell_job = opts->shell_job;
 	inv->arch = (char *)"x86_64";
+	inv->has_ipc_ns = inv->ipc_ns = dump_ipc_own_ns(opts->pid);
 }
 
 static int dump_write_inventory(struct dump_images *im, const struct dump_opts *opts,
@@ -338,21 +347,48 @@ void dump_pstree_fill(PstreeEntry *ps, const struct dump_proc *proc, uint32_t *t
 	for (size_t i = 0; i < proc->nr_threads; i++)
 		tids[i] = proc->threads[i].tid;
 	ps->pid = proc->pid;
-	ps->ppid = 0;
+	ps->ppid = proc->ppid;
 	ps->pgid = proc->pgid;
 	ps->sid = proc->sid;
 	ps->n_threads = proc->nr_threads;
 	ps->threads = tids;
+	if (proc->zombie) {
+		tids[0] = proc->pid; /* tids holds nr_threads + 1 entries */
+		ps->n_threads = 1;
+		ps->has_zombie = ps->zombie = true;
+		ps->has_exit_code = true;
+		ps->exit_code = proc->exit_code;
+		ps->comm = (char *)proc->comm;
+		ps->has_term_signal = proc->term_signal != 0;
+		ps->term_signal = proc->term_signal;
+	}
 }
 
-static int dump_write_pstree(struct dump_images *im, const struct dump_proc *proc)
+/* One record per process, parents first (the tree's breadth-first order). */
+static int dump_write_pstree(struct dump_images *im, const struct dump_tree *tree)
 {
-	PstreeEntry ps;
-	uint32_t tids[proc->nr_threads + 1];
+	struct image_file *f;
+	int r = 0, r2;
 
-	dump_pstree_fill(&ps, proc, tids);
 	im->written |= 1U << IMAGE_PSTREE;
-	return image_write_single(&im->dir, IMAGE_PSTREE, 0, &ps.base);
+	r = image_open_write(&im->dir, IMAGE_PSTREE, 0, &f);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < tree->count; i++) {
+		const struct dump_proc *proc = &tree->procs[i];
+		uint32_t *tids = calloc(proc->nr_threads + 1, sizeof(*tids));
+		PstreeEntry ps;
+
+		if (!tids) {
+			r = -ENOMEM;
+			break;
+		}
+		dump_pstree_fill(&ps, proc, tids);
+		r = image_write_record(f, &ps.base);
+		free(tids);
+	}
+	r2 = image_close(f);
+	return r < 0 ? r : r2;
 }
 
 static int dump_write_files(struct dump_images *im, const struct dump_proc *proc)
@@ -386,24 +422,35 @@ static int dump_write_pages(struct dump_images *im, struct dump_proc *proc)
 	return r;
 }
 
-static int dump_write_records(struct dump_images *im, const struct dump_opts *opts,
-			      struct dump_proc *proc)
+/* core, mm and files of one live process. */
+static int dump_write_proc(struct dump_images *im, struct dump_proc *proc)
 {
 	int r;
 
-	r = dump_write_inventory(im, opts, proc);
-	if (r == 0)
-		r = dump_write_pstree(im, proc);
-	if (r == 0) {
-		im->written |= 1U << IMAGE_CORE;
-		r = image_write_single(&im->dir, IMAGE_CORE, proc->pid, &proc->core->base);
-	}
+	im->written |= 1U << IMAGE_CORE;
+	r = image_write_single(&im->dir, IMAGE_CORE, proc->pid, &proc->core->base);
 	if (r == 0) {
 		im->written |= 1U << IMAGE_MM;
 		r = image_write_single(&im->dir, IMAGE_MM, proc->pid, &proc->mm->base);
 	}
 	if (r == 0)
 		r = dump_write_files(im, proc);
+	return r;
+}
+
+static int dump_write_records(struct dump_images *im, const struct dump_opts *opts)
+{
+	const struct dump_tree *tree = im->tree;
+	int r;
+
+	r = dump_write_inventory(im, opts, &tree->procs[0]);
+	if (r == 0)
+		r = dump_write_pstree(im, tree);
+	if (r == 0)
+		r = dump_ipc_write(&im->dir, tree, &im->written);
+	for (size_t i = 0; r == 0 && i < tree->count; i++)
+		if (!tree->procs[i].zombie)
+			r = dump_write_proc(im, &tree->procs[i]);
 	if (r < 0)
 		return dump_err_wrap(r, "cannot write the images in %s", opts->dir);
 	return 0;
@@ -421,10 +468,14 @@ static void dump_images_remove(struct dump_images *im, const char *path)
 	for (int k = 0; k < IMAGE_KIND_COUNT; k++) {
 		if (!(im->written & (1U << k)))
 			continue;
-		if (image_file_name(k, per_process[k] ? im->pid : 0, name, sizeof(name)) < 0)
-			continue;
-		if (unlinkat(im->dir.dirfd, name, 0) < 0 && errno != ENOENT)
-			log_debug("dump: cannot remove %s/%s: %m, ignoring", path, name);
+		for (size_t i = 0; i < (per_process[k] ? im->tree->count : 1); i++) {
+			pid_t pid = per_process[k] ? im->tree->procs[i].pid : 0;
+
+			if (image_file_name(k, pid, name, sizeof(name)) < 0)
+				continue;
+			if (unlinkat(im->dir.dirfd, name, 0) < 0 && errno != ENOENT)
+				log_debug("dump: cannot remove %s/%s: %m, ignoring", path, name);
+		}
 	}
 	if (im->dir_created && rmdir(path) < 0)
 		log_debug("dump: cannot remove %s: %m, ignoring", path);
@@ -432,7 +483,14 @@ static void dump_images_remove(struct dump_images *im, const char *path)
 
 int dump_images(const struct dump_opts *opts, struct dump_proc *proc)
 {
-	struct dump_images im = { .pid = proc->pid };
+	struct dump_tree tree = { .procs = proc, .count = 1 };
+
+	return dump_tree_images(opts, &tree);
+}
+
+int dump_tree_images(const struct dump_opts *opts, struct dump_tree *tree)
+{
+	struct dump_images im = { .tree = tree };
 	struct stat st;
 	int r;
 
@@ -440,9 +498,12 @@ int dump_images(const struct dump_opts *opts, struct dump_proc *proc)
 	r = image_dir_open(&im.dir, opts->dir, true);
 	if (r < 0)
 		return dump_err_wrap(r, "cannot open the image directory %s", opts->dir);
-	r = dump_write_pages(&im, proc);
+	r = 0;
+	for (size_t i = 0; r == 0 && i < tree->count; i++)
+		if (!tree->procs[i].zombie)
+			r = dump_write_pages(&im, &tree->procs[i]);
 	if (r == 0)
-		r = dump_write_records(&im, opts, proc);
+		r = dump_write_records(&im, opts);
 	if (r < 0)
 		dump_images_remove(&im, opts->dir);
 	image_dir_close(&im.dir);
@@ -497,25 +558,39 @@ static int dump_lock_persist(const struct dump_opts *opts, struct dump_proc *pro
 
 /* Everything done while the process is frozen, up to the after-action; *persist gets the
  * lock that is to outlive the dump (see dump_lock_persist), or NULL. */
-static int dump_frozen(const struct dump_opts *opts, struct dump_proc *proc,
+static int dump_frozen(const struct dump_opts *opts, struct dump_tree *tree,
 		       struct netlock **persist)
 {
 	struct timespec t;
 	int r;
 
-	r = dump_collect_state(opts, proc);
+	for (size_t i = 0; i < tree->count; i++) {
+		struct dump_proc *proc = &tree->procs[i];
+
+		if (proc->zombie)
+			continue;
+		r = dump_collect_state(opts, proc);
+		if (r < 0)
+			return r;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		r = dump_mm_collect(proc);
+		if (r < 0)
+			return r;
+		log_debug("dump: pid %d: mm (%zu VMAs): %.3f ms", proc->pid, proc->mm->n_vmas,
+			  dump_ms_since(&t));
+	}
+	r = dump_fd_pipe_check_tree(tree);
+	if (r == 0)
+		r = dump_tree_share_mem(tree);
+	if (r == 0)
+		r = dump_tree_share_fds(tree);
+	if (r < 0)
+		return r;
+	r = dump_lock_persist(opts, &tree->procs[0], persist);
 	if (r < 0)
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	r = dump_mm_collect(proc);
-	if (r < 0)
-		return r;
-	log_debug("dump: mm (%zu VMAs): %.3f ms", proc->mm->n_vmas, dump_ms_since(&t));
-	r = dump_lock_persist(opts, proc, persist);
-	if (r < 0)
-		return r;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	r = dump_images(opts, proc);
+	r = dump_tree_images(opts, tree);
 	if (r < 0)
 		return r;
 	log_debug("dump: pages and images: %.3f ms", dump_ms_since(&t));
@@ -538,6 +613,29 @@ int dump_precheck(const struct dump_opts *opts, struct dump_proc *proc)
 		return r;
 	dump_files_free(fds, n);
 	r = dump_read_stat(opts->pid, &st);
+	if (r < 0)
+		return r;
+	proc->was_stopped = st.state == 'T';
+	return 0;
+}
+
+int dump_check_member(const struct dump_opts *opts, struct dump_proc *proc)
+{
+	struct proc_stat st;
+	FdEntry **fds;
+	size_t n;
+	int r;
+
+	r = dump_check_pid(proc->pid);
+	if (r == 0)
+		r = dump_files_scan(proc->pid, opts->shell_job, &fds, &n);
+	if (r < 0)
+		return r;
+	/* Kept for the checks across the tree (pipes): the tree drops them before the freeze. */
+	dump_files_free(proc->fds, proc->nr_fds);
+	proc->fds = fds;
+	proc->nr_fds = n;
+	r = dump_read_stat(proc->pid, &st);
 	if (r < 0)
 		return r;
 	proc->was_stopped = st.state == 'T';
@@ -581,12 +679,14 @@ static int dump_net_start(const struct dump_opts *opts, struct dump_proc *proc,
 /* Success: the connections of a killed or stopped process stay locked by *persist until the
  * restore; the lock of the freeze window goes. With --leave-running it goes first, so that
  * the window probe of the resumed sockets reaches the peers. */
-static void dump_net_finish(const struct dump_opts *opts, struct dump_proc *proc,
+static void dump_net_finish(const struct dump_opts *opts, struct dump_tree *tree,
 			    struct netlock **lock, struct netlock **persist)
 {
+	struct dump_proc *proc = &tree->procs[0];
+
 	if (opts->after == DUMP_AFTER_RUN)
 		(void)netlock_release(lock);
-	dump_after(opts, proc);
+	dump_tree_after(opts, tree);
 	if (*lock && netlock_release(lock) < 0)
 		log_warn("cannot remove the network lock of pid %d: %s", proc->pid, err_detail());
 	if (*persist)
@@ -597,8 +697,7 @@ static void dump_net_finish(const struct dump_opts *opts, struct dump_proc *proc
 
 int dump_run(const struct dump_opts *opts)
 {
-	struct dump_proc proc = { .pid = opts->pid };
-	struct dump_tree tree = { .procs = &proc, .count = 1 };
+	struct dump_tree tree = { 0 };
 	struct netlock *lock = NULL, *persist = NULL;
 	struct dump_net *net = NULL;
 	struct timespec start, freeze;
@@ -606,35 +705,35 @@ int dump_run(const struct dump_opts *opts)
 
 	err_clear();
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	r = dump_precheck(opts, &proc);
+	r = dump_tree_precheck(opts, &tree);
 	if (r == 0)
-		r = dump_net_start(opts, &proc, &net);
+		r = dump_net_start(opts, &tree.procs[0], &net);
 	if (r < 0)
 		goto fail;
 	log_debug("dump: checks: %.3f ms", dump_ms_since(&start));
 	clock_gettime(CLOCK_MONOTONIC, &freeze);
-	r = dump_seize(&proc);
+	r = dump_tree_seize(opts, &tree);
 	/* Locked once frozen, as CRIU does: a process running under the lock would see its UDP
 	 * sends fail (EPERM); the kernel keeps the frozen process's connections going until the
 	 * lock holds, and the sockets are read only after that. */
 	if (r == 0)
 		r = dump_net_lock(net, 0, &lock);
 	if (r == 0) {
-		log_debug("dump: seize and stop %zu threads, network lock: %.3f ms",
-			  proc.nr_threads, dump_ms_since(&freeze));
-		r = dump_frozen(opts, &proc, &persist);
+		log_debug("dump: seize and stop %zu processes, network lock: %.3f ms", tree.count,
+			  dump_ms_since(&freeze));
+		r = dump_frozen(opts, &tree, &persist);
 	}
 	if (r < 0) {
 		/* Unlocked first: the resumed sockets' window probes must reach the peers. */
 		(void)netlock_release(&persist);
 		(void)netlock_release(&lock);
-		dump_resume(&proc);
+		dump_tree_resume(&tree);
 		goto fail;
 	}
-	dump_net_finish(opts, &proc, &lock, &persist);
-	log_debug("dump: pid %d: freeze window %.3f ms, total %.3f ms (%zu process)", proc.pid,
+	dump_net_finish(opts, &tree, &lock, &persist);
+	log_debug("dump: pid %d: freeze window %.3f ms, total %.3f ms (%zu processes)", opts->pid,
 		  dump_ms_since(&freeze), dump_ms_since(&start), tree.count);
-	dump_proc_fini(&proc);
+	dump_tree_fini(&tree);
 	dump_net_free(net);
 	return 0;
 fail:
@@ -643,7 +742,7 @@ fail:
 	else
 		log_error_errno(r, "cannot dump pid %d", opts->pid);
 	(void)netlock_release(&lock);
-	dump_proc_fini(&proc);
+	dump_tree_fini(&tree);
 	dump_net_free(net);
 	return r;
 }

@@ -331,6 +331,9 @@ static int dump_core_process_remote(struct puppet *p, struct dump_proc *proc)
 	r = dump_timers_itimers(p, proc->core);
 	if (r < 0)
 		return r;
+	r = dump_timers_posix(p, proc->core);
+	if (r < 0)
+		return r;
 	r = puppet_syscall6(p, &res, SYS_brk, 0, 0, 0, 0, 0, 0);
 	if (r < 0)
 		return dump_err_wrap(r, "cannot read brk");

@@ -4,11 +4,12 @@
  * The data is copied without being consumed: tee(2) duplicates the pipe's buffers into a
  * pipe of our own, which we then read. The process therefore keeps its data whether the dump
  * succeeds, fails or leaves it running, and no byte can be lost or read twice.
- * A pipe with one end elsewhere (another process) is refused by name: that is the process
- * trees' business.
+ * A pipe with one end in another process is refused by name, unless a tree is dumped and
+ * that process is in it (dump_fd_pipe_check_tree): each end is then restored where it was.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -124,8 +125,18 @@ static bool fd_pipe_has_end(FdEntry **fds, size_t count, uint64_t ino, uint32_t 
 	return false;
 }
 
+/* A tree dump checks the pipes of all its members together (dump_fd_pipe_check_tree). */
+static bool fd_pipe_tree_mode;
+
+void dump_fd_pipe_set_tree(bool tree)
+{
+	fd_pipe_tree_mode = tree;
+}
+
 int dump_fd_pipe_check(pid_t pid, FdEntry **fds, size_t count)
 {
+	if (fd_pipe_tree_mode)
+		return 0;
 	for (size_t i = 0; i < count; i++) {
 		const FdEntry *e = fds[i];
 
@@ -138,6 +149,64 @@ int dump_fd_pipe_check(pid_t pid, FdEntry **fds, size_t count)
 					"this process does not hold: pipes shared with other "
 					"processes are not supported yet",
 					e->fd, pid, e->path);
+	}
+	return 0;
+}
+
+/* The process of tree holding an end of pipe ino opened for accmode, or 0. */
+static pid_t fd_pipe_tree_holder(const struct dump_tree *tree, uint64_t ino, uint32_t accmode)
+{
+	for (size_t i = 0; i < tree->count; i++)
+		if (fd_pipe_has_end(tree->procs[i].fds, tree->procs[i].nr_fds, ino, accmode))
+			return tree->procs[i].pid;
+	return 0;
+}
+
+/* 1 when the other end of pipe fd e of pid is closed everywhere (a read end whose writers
+ * are all gone: POLLHUP; a write end without readers: POLLERR), 0 when someone holds it. */
+static int fd_pipe_other_closed(pid_t pid, const FdEntry *e)
+{
+	bool rd = (e->flags & O_ACCMODE) == O_RDONLY;
+	struct pollfd pfd = { .events = rd ? POLLIN : POLLOUT };
+	int r = fd_pipe_getfd(pid, (int)e->fd, &pfd.fd);
+
+	if (r < 0)
+		return err_setf(r, "fd %u of pid %d (a pipe): cannot copy it: %s", e->fd, pid,
+				strerror(-r));
+	r = poll(&pfd, 1, 0);
+	close(pfd.fd);
+	if (r < 0)
+		return err_setf(-errno, "fd %u of pid %d (a pipe): poll: %m", e->fd, pid);
+	return (pfd.revents & (rd ? POLLHUP : POLLERR)) != 0;
+}
+
+int dump_fd_pipe_check_tree(const struct dump_tree *tree)
+{
+	for (size_t i = 0; i < tree->count; i++) {
+		const struct dump_proc *proc = &tree->procs[i];
+
+		for (size_t j = 0; j < proc->nr_fds; j++) {
+			const FdEntry *e = proc->fds[j];
+			bool rd = (e->flags & O_ACCMODE) == O_RDONLY;
+
+			int closed;
+
+			if (e->kind != FD_KIND__FD_PIPE ||
+			    fd_pipe_tree_holder(tree, e->ino, rd ? O_WRONLY : O_RDONLY))
+				continue;
+			/* Closed everywhere: the restore closes it too once the pipe is made. */
+			closed = fd_pipe_other_closed(proc->pid, e);
+			if (closed < 0)
+				return closed;
+			if (closed)
+				continue;
+			return err_setf(-ENOTSUP,
+					"fd %u of pid %d is the %s end of a pipe (%s) whose %s end is "
+					"held by no process of the tree of pid %d: a pipe to a process "
+					"outside the tree is not supported: dump the tree that holds both",
+					e->fd, proc->pid, rd ? "read" : "write", e->path,
+					rd ? "write" : "read", tree->procs[0].pid);
+		}
 	}
 	return 0;
 }

@@ -111,6 +111,11 @@ static bool match_pidfd(const struct dump_fd_probe *p)
 	return match_anon(p, "[pidfd]") || dump_files_starts(p->link, "pidfd:");
 }
 
+static bool match_perf_event(const struct dump_fd_probe *p)
+{
+	return match_anon(p, "[perf_event]");
+}
+
 static bool match_anon_other(const struct dump_fd_probe *p)
 {
 	return dump_files_starts(p->link, "anon_inode:");
@@ -124,6 +129,12 @@ static bool match_pipe(const struct dump_fd_probe *p)
 static bool match_fifo(const struct dump_fd_probe *p)
 {
 	return S_ISFIFO(p->mode);
+}
+
+/* A FIFO is opened again by its path at restore: one removed from the file system cannot be. */
+static bool match_fifo_deleted(const struct dump_fd_probe *p)
+{
+	return S_ISFIFO(p->mode) && dump_files_ends(p->link, " (deleted)");
 }
 
 static bool match_socket(const struct dump_fd_probe *p)
@@ -214,18 +225,23 @@ static const struct dump_fd_kind dump_fd_kinds[] = {
 	{ "an io_uring", match_io_uring, -1, false, "io_uring is not supported yet" },
 	{ "a BPF object", match_bpf, -1, false, "BPF objects are not supported yet" },
 	{ "a pidfd", match_pidfd, -1, false, "pidfds are not supported yet" },
+	{ "a perf_event", match_perf_event, -1, false, "perf events are not supported" },
 	{ "an anonymous inode", match_anon_other, -1, false,
 	  "anonymous inodes of this kind are not supported yet" },
 	{ "a pipe", match_pipe, FD_KIND__FD_PIPE, false, NULL },
-	{ "a FIFO", match_fifo, -1, false, "FIFOs are not supported yet" },
+	{ "a FIFO", match_fifo_deleted, -1, false,
+	  "it was removed from the file system, so it cannot be opened again at restore" },
+	{ "a FIFO", match_fifo, FD_KIND__FD_FIFO, false, NULL },
 	{ "a TCP or UDP socket", match_inet_tcp_udp, FD_KIND__FD_INET_SOCKET, false, NULL },
 	{ "an inet socket of another kind", match_inet, -1, false,
 	  "only TCP and UDP sockets are supported (no raw, SCTP, MPTCP, ...)" },
-	{ "a unix socket", match_unix, -1, false, "unix sockets are not supported yet" },
+	{ "a unix socket", match_unix, FD_KIND__FD_UNIX_SOCKET, false, NULL },
 	{ "a netlink socket", match_netlink, -1, false, "netlink sockets are not supported yet" },
 	{ "a packet socket", match_packet, -1, false, "packet sockets are not supported yet" },
 	{ "a socket", match_socket, -1, false, "sockets are not supported yet" },
 	{ "a memory device", match_devnull, FD_KIND__FD_DEVNULL, false, NULL },
+	{ "a pseudo-terminal master", dump_fd_pty_is_master, FD_KIND__FD_PTY_MASTER, false, NULL },
+	{ "a pseudo-terminal slave", dump_fd_pty_is_slave, FD_KIND__FD_PTY_SLAVE, false, NULL },
 	{ "a terminal", match_tty, FD_KIND__FD_TTY, true,
 	  "pass --shell-job to dump a job attached to a terminal" },
 	{ "a device", match_device, -1, false,
@@ -236,6 +252,16 @@ static const struct dump_fd_kind dump_fd_kinds[] = {
 	{ "an unknown kind of file", match_any, -1, false, "it is not supported" },
 };
 
+/* "fd N is NAME (LINK): WHY"; a device file refused as such also gets its numbers. */
+static int dump_files_refuse(const struct dump_fd_probe *p, const struct dump_fd_kind *k)
+{
+	if ((S_ISCHR(p->mode) || S_ISBLK(p->mode)) && !k->needs_shell_job)
+		return err_setf(-ENOTSUP, "fd %d is %s (%s, %s device %u:%u): %s", p->fd, k->name,
+				p->link, S_ISCHR(p->mode) ? "character" : "block",
+				major(p->rdev), minor(p->rdev), k->why);
+	return err_setf(-ENOTSUP, "fd %d is %s (%s): %s", p->fd, k->name, p->link, k->why);
+}
+
 int dump_files_classify(const struct dump_fd_probe *probe, bool shell_job, int *ret_kind)
 {
 	for (size_t i = 0; i < sizeof(dump_fd_kinds) / sizeof(dump_fd_kinds[0]); i++) {
@@ -244,8 +270,7 @@ int dump_files_classify(const struct dump_fd_probe *probe, bool shell_job, int *
 		if (!k->match(probe))
 			continue;
 		if (k->kind < 0 || (k->needs_shell_job && !shell_job))
-			return err_setf(-ENOTSUP, "fd %d is %s (%s): %s", probe->fd, k->name,
-					probe->link, k->why);
+			return dump_files_refuse(probe, k);
 		*ret_kind = k->kind;
 		return 0;
 	}
@@ -307,7 +332,7 @@ static void dump_files_sock_probe(pid_t pid, struct dump_fd_probe *probe)
 /* Fills one FdEntry; -ENOENT when the fd was closed meanwhile (not an error). */
 static int dump_files_one(pid_t pid, int fd, bool shell_job, FdEntry **ret)
 {
-	struct dump_fd_probe probe = { .fd = fd };
+	struct dump_fd_probe probe = { .fd = fd, .pid = pid };
 	struct proc_fdinfo info;
 	char name[64], *link = NULL;
 	struct stat st;
@@ -372,6 +397,21 @@ static int dump_files_one(pid_t pid, int fd, bool shell_job, FdEntry **ret)
 		protobuf_c_message_free_unpacked(&e->base, NULL);
 		goto out;
 	}
+	r = dump_fd_fifo_fill(pid, e);
+	if (r < 0) {
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		goto out;
+	}
+	r = dump_fd_unix_fill(pid, e);
+	if (r < 0) {
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		goto out;
+	}
+	r = dump_fd_pty_fill(pid, e);
+	if (r < 0) {
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+		goto out;
+	}
 	*ret = e;
 out:
 	free(link);
@@ -414,6 +454,15 @@ int dump_files_scan(pid_t pid, bool shell_job, FdEntry ***ret_fds, size_t *ret_c
 		n++;
 	}
 	r = dump_fd_pipe_check(pid, fds, n);
+	if (r < 0)
+		goto fail;
+	r = dump_fd_unix_check(pid, fds, n);
+	if (r < 0)
+		goto fail;
+	r = dump_fd_fifo_check(pid, fds, n);
+	if (r < 0)
+		goto fail;
+	r = dump_fd_pty_check(pid, fds, n);
 	if (r < 0)
 		goto fail;
 	free(ids);

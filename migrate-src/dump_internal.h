@@ -5,6 +5,8 @@
  *	dump_files.c  the fd table: dump_files_scan() (before and while frozen)
  *	dump_core.c   registers, signals, creds, rlimits: dump_core_collect()
  *	dump_mm.c     VMAs and pages: dump_mm_collect(), dump_mm_write_pages()
+ *	dump_tree.c   the processes below the root: scan, checks, freeze, release
+ *	dump_tree_share.c  what processes of the tree share (open file descriptions, memory)
  *
  * Records (TaskCoreEntry, MmEntry, FdEntry) are built entirely on the heap so
  * that protobuf_c_message_free_unpacked(msg, NULL) frees them: strings are
@@ -35,11 +37,16 @@ struct dump_thread {
 	bool stopped; /* PTRACE_INTERRUPT reported its stop */
 };
 
-/* One process of the tree (the tree holds only its root for now). */
+/* One process of the tree. */
 struct dump_proc {
 	pid_t pid;
+	pid_t ppid; /* 0 for the root of the dump */
 	pid_t pgid;
 	pid_t sid;
+	bool zombie;	/* dead, not reaped: nothing but its pstree entry */
+	int exit_code;	/* of a zombie: its exit status (0..255) */
+	int term_signal; /* of a zombie killed by a signal: that signal (exit_code unused) */
+	char comm[64];	/* of a zombie: its name */
 	bool was_stopped;	     /* in group stop before we seized it */
 	struct dump_thread *threads; /* threads[0] is the main thread */
 	size_t nr_threads;
@@ -92,6 +99,7 @@ struct dump_fd_probe {
 	int sock_family;
 	int sock_type;
 	int sock_protocol;
+	pid_t pid; /* the holder (pseudo-terminals: is the master of a pts here too?); 0: unknown */
 };
 
 /* Classifies an fd by the table of fd kinds: 0 and *ret_kind (an FdKind) when
@@ -110,14 +118,52 @@ int dump_fd_event_fill(pid_t pid, FdEntry *e) DUMP_WUR;
 /* dump_fd_pipe.c: capacity and unread data of pipe fd e of pid (nothing for other kinds);
  * the data stays in the pipe. */
 int dump_fd_pipe_fill(pid_t pid, FdEntry *e) DUMP_WUR;
-/* -ENOTSUP (err_setf) when a pipe of fds has an end that pid does not hold. */
+/* -ENOTSUP (err_setf) when a pipe of fds has an end that pid does not hold; nothing in tree
+ * mode, where dump_fd_pipe_check_tree checks every member's fds (proc->fds) together. */
 int dump_fd_pipe_check(pid_t pid, FdEntry **fds, size_t count) DUMP_WUR;
+void dump_fd_pipe_set_tree(bool tree);
+struct dump_tree;
+int dump_fd_pipe_check_tree(const struct dump_tree *tree) DUMP_WUR;
+/* dump_tree_share.c: FdEntry.shared_id on the fds of the frozen tree that are one open file
+ * description held by several members (kcmp KCMP_FILE); pipes are left out (restored by
+ * inode, their ends shared anyway). */
+int dump_tree_share_fds(struct dump_tree *tree) DUMP_WUR;
+/* dump_tree_share.c: dev and ino (VmaEntry) of every shared anonymous mapping of a tree of
+ * more than one process (mm collected), so that the restore maps one object wherever the
+ * dump found one. */
+int dump_tree_share_mem(struct dump_tree *tree) DUMP_WUR;
 /* dump_fd_ghost.c: name, seals and contents of memfd e of pid (nothing for other kinds);
  * -ENOTSUP (err_setf) for a mapped memfd or one above the size carried in images. */
 int dump_fd_ghost_fill(pid_t pid, FdEntry *e) DUMP_WUR;
 /* dump_fd_lock.c: the file locks held through fd e of pid (FdEntry.locks); refused by name
  * without --file-locks or on anything but a regular file. */
 int dump_fd_lock_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+
+/* dump_fd_unix.c: unix socket fd e of pid (FdEntry.unix_sk: state, names, options, unread data
+ * peeked, nothing consumed; nothing for other kinds). check, on the whole table: peers matched
+ * by inode; -ENOTSUP (err_setf) naming the fd for a peer outside the process without
+ * --ext-unix-sk (dump_fd_unix.h), or unread data that restore could not put back. */
+int dump_fd_unix_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+int dump_fd_unix_check(pid_t pid, FdEntry **fds, size_t count) DUMP_WUR;
+
+/* dump_fd_fifo.c: FIFOs (named pipes). fill: the capacity of FIFO fd e of pid (nothing for
+ * other kinds or O_PATH fds). check, on the whole table: -ENOTSUP (err_setf) naming the
+ * process and fd when another process holds a FIFO of fds; then the unread data of each FIFO,
+ * left in it, on the first of its fds in fds (FdEntry.fifo_data), and which fds are dups of
+ * an earlier one (FdEntry.fifo_dup_of). */
+int dump_fd_fifo_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+int dump_fd_fifo_check(pid_t pid, FdEntry **fds, size_t count) DUMP_WUR;
+
+/* dump_fd_pty.c: pseudo-terminal pairs. is_master: the fd is a /dev/ptmx master; is_slave:
+ * a /dev/pts/N whose master probe->pid holds (else it is a terminal: FD_TTY). fill: the pair's
+ * pts number (FdEntry.pty_index). check, on the whole table: -ENOTSUP (err_setf) naming the fd
+ * for a master without its slave in the process, or what a restore cannot give back; then
+ * the dups (FdEntry.pty_dup_of) and the pair's state on its first master fd (FdEntry.pty),
+ * the queued data only while the process is frozen (read and put back at once). */
+bool dump_fd_pty_is_master(const struct dump_fd_probe *p);
+bool dump_fd_pty_is_slave(const struct dump_fd_probe *p);
+int dump_fd_pty_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+int dump_fd_pty_check(pid_t pid, FdEntry **fds, size_t count) DUMP_WUR;
 
 /* dump_core.c */
 
@@ -130,11 +176,15 @@ int dump_core_collect(struct dump_proc *proc) DUMP_WUR;
 
 /* dump_timers.c */
 
-/* Refuses a process with POSIX timers (/proc/PID/timers), before it is touched. */
+/* Refuses, by name and before the process is touched, a POSIX timer (/proc/PID/timers) that
+ * cannot be made again elsewhere (a CPU clock of another process...). */
 int dump_timers_check(pid_t pid) DUMP_WUR;
 struct puppet;
 /* Fills core->itimers with the armed interval timers, by remote getitimer in p. */
 int dump_timers_itimers(struct puppet *p, TaskCoreEntry *core) DUMP_WUR;
+/* Fills core->posix_timers with every POSIX timer of p's process (frozen): /proc/PID/timers
+ * read again and checked as dump_timers_check does, times by remote timer_gettime in p. */
+int dump_timers_posix(struct puppet *p, TaskCoreEntry *core) DUMP_WUR;
 
 /* dump_mm.c */
 
@@ -225,6 +275,10 @@ struct utsname;
 /* Everything that refuses a dump before the process is touched (exists, not
  * traced, single process, supported fds); sets proc->was_stopped. */
 int dump_precheck(const struct dump_opts *opts, struct dump_proc *proc) DUMP_WUR;
+/* The checks of one live process of a tree (not a thread, not traced, no POSIX timers,
+ * supported fds) before anything is touched; sets proc->was_stopped and keeps its fds in
+ * proc->fds for the checks across the tree. */
+int dump_check_member(const struct dump_opts *opts, struct dump_proc *proc) DUMP_WUR;
 /* Seizes and stops every thread into proc->threads (appended: empty it first
  * to seize again after a dump_release). Undo: dump_resume(), also on failure. */
 int dump_seize(struct dump_proc *proc) DUMP_WUR;
@@ -269,7 +323,51 @@ struct dump_tree_scan {
 
 int dump_tree_scan(pid_t root, struct dump_tree_scan *ret) DUMP_WUR;
 void dump_tree_scan_fini(struct dump_tree_scan *s);
-/* 0 if root has no descendants; else -ENOTSUP naming each one and what it is. */
+/* 0 if root has no descendants; else -ENOTSUP naming each one and what it is (live
+ * migration: trees are dumped and restored locally only). */
 int dump_tree_check(pid_t root) DUMP_WUR;
+
+/*
+ * The whole tree below opts->pid, for `migrate dump`:
+ *
+ *	dump_tree_precheck    scan, then every member checked (nothing touched)
+ *	dump_tree_seize       every thread of every live member seized and stopped, parents
+ *	                      first; rescans until the tree is the same (new children seized)
+ *	... collect and write each member ...
+ *	dump_tree_after       kill / leave running / leave stopped, children first
+ *	or dump_tree_resume   on any failure: every member as it was
+ *	dump_tree_fini
+ */
+int dump_tree_precheck(const struct dump_opts *opts, struct dump_tree *ret) DUMP_WUR;
+int dump_tree_seize(const struct dump_opts *opts, struct dump_tree *tree) DUMP_WUR;
+void dump_tree_resume(struct dump_tree *tree);
+void dump_tree_after(const struct dump_opts *opts, struct dump_tree *tree);
+void dump_tree_fini(struct dump_tree *tree);
+/* Writes every image of the tree (state and mm of each live member collected); on failure
+ * removes what it wrote. dump_images() is this for a tree of one. */
+int dump_tree_images(const struct dump_opts *opts, struct dump_tree *tree) DUMP_WUR;
+
+/*
+ * dump_ipc.c: System V IPC. A tree in its own IPC namespace carries every object of it
+ * (ipc.img); one in the host's namespace may not attach a segment (refused by name).
+ *
+ *	dump_ipc_check(pid)            before anything is touched, for each process
+ *	dump_ipc_own_ns(pid)           InventoryEntry.ipc_ns
+ *	dump_ipc_write(dir, tree, &w)  frozen: ipc.img of the root's namespace (nothing without
+ *	                               one of its own); a member in another namespace refused
+ *	or dump_ipc_collect(pid, &ipc) ... dump_ipc_fini(&ipc)   the records, for the wire
+ */
+struct dump_ipc {
+	IpcEntry **entries; /* settings first, then segments, semaphore sets, queues */
+	size_t count;
+};
+
+bool dump_ipc_own_ns(pid_t pid);
+int dump_ipc_check(pid_t pid) DUMP_WUR;
+int dump_ipc_collect(pid_t pid, struct dump_ipc *ret) DUMP_WUR;
+void dump_ipc_fini(struct dump_ipc *ipc);
+/* Sets 1 << IMAGE_IPC in *written once the file is (being) written. */
+int dump_ipc_write(struct image_dir *d, const struct dump_tree *tree,
+		   unsigned int *written) DUMP_WUR;
 
 #endif

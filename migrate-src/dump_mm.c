@@ -99,6 +99,10 @@ int dump_mm_classify(const struct proc_vma *v, int *ret_kind)
 		return dump_mm_classify_special(v, ret_kind);
 	if (v->path[0] != '/')
 		return err_setf(-ENOTSUP, "mapping %lx-%lx of %s: not supported", s, e, v->path);
+	if (v->shared && v->deleted && dump_mm_starts(v->path, "/SYSV")) {
+		*ret_kind = VMA_KIND__VMA_SYSV_SHM; /* contents in ipc.img (dump_ipc.c) */
+		return 0;
+	}
 	if (dump_mm_is_shared_anon(v)) {
 		*ret_kind = VMA_KIND__VMA_ANON_SHARED;
 		return 0;
@@ -232,7 +236,9 @@ static int dump_mm_vma(pid_t pid, const struct proc_vma *v, VmaEntry **ret)
 		if (!e->path)
 			return -ENOMEM;
 	}
-	if (kind == VMA_KIND__VMA_FILE_PRIVATE || kind == VMA_KIND__VMA_FILE_SHARED)
+	/* A segment's map_files entry: ino is its id, size its size (restore_ipc.c). */
+	if (kind == VMA_KIND__VMA_FILE_PRIVATE || kind == VMA_KIND__VMA_FILE_SHARED ||
+	    kind == VMA_KIND__VMA_SYSV_SHM)
 		return dump_mm_file_stat(pid, e);
 	return 0;
 }

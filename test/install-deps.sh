@@ -23,6 +23,8 @@ PACKAGES=(
 	busybox-static      # vm_softdirty: the VM's userland (test/vm)
 	cpio                # vm_softdirty: packs the VM's initramfs
 	iproute2            # ip: veth pairs, bridge, addresses of test hosts (test_ipmove, test_netlock)
+	redis-server        # integration tests redis_migrate, redis_local (its service: see below)
+	redis-tools         # redis-cli, to look at the tests' redis by hand
 )
 
 missing=()
@@ -42,7 +44,19 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 log=$(mktemp /tmp/install-deps.XXXXXX)
-trap 'rm -f "$log"' EXIT
+# Packages of servers (redis-server) start and enable their service when installed. The tests
+# start their own server inside a test host and want none on this machine: while installing,
+# a policy-rc.d that refuses every start (invoke-rc.d and deb-systemd-invoke obey it), unless
+# the machine has its own; afterwards the service is stopped and disabled.
+POLICY=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$POLICY" ]; then
+	printf '#!/bin/sh\n# install-deps.sh (migrate): no service starts while it installs\nexit 101\n' \
+		>"$POLICY"
+	chmod 755 "$POLICY"
+	own_policy=1
+fi
+trap 'rm -f "$log"; [ "$own_policy" = 0 ] || rm -f "$POLICY"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 echo "install-deps: installing ${missing[*]}"
 if ! apt-get update -qq >"$log" 2>&1 ||
@@ -50,4 +64,10 @@ if ! apt-get update -qq >"$log" 2>&1 ||
 	cat "$log" >&2
 	echo "install-deps: apt-get failed (output above)" >&2
 	exit 1
+fi
+if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null; then
+	systemctl disable redis-server.service >/dev/null 2>&1 || true
+	if [ -d /run/systemd/system ]; then
+		systemctl stop redis-server.service >/dev/null 2>&1 || true
+	fi
 fi

@@ -1,69 +1,158 @@
 #!/bin/bash
-# tree_local: a process tree (zoo program tree: parent, child a with a
-# grandchild, child b in its own process group, child c stopped).
-# Tree dump and restore are not there yet, so today this checks the refusal:
-#   `migrate dump` and `migrate --to` of the parent exit non-zero naming every
-#   descendant and what it is (grandchild, stopped, own process group), and
-#   touch nothing: no image left, the parent runs untraced, c is still stopped,
-#   and the tree then passes its own checks (ids, waitpid of its children).
+# tree_local: a process tree (zoo program tree: parent; child a with a grandchild g;
+# child b in its own process group; child c stopped; child z a zombie that exited 42,
+# child y one killed by SIGTERM;
+# a pipe from a to b holding unread data; a data file whose one open description, and
+# so one offset, every member shares) through `migrate dump` and `migrate restore`:
+#   - refusals first, touching nothing: `migrate --to` of the tree (live migration does
+#     not take trees yet) names every descendant; a dump of the subtree of a alone is
+#     refused since a's pipe leads to b, outside that subtree;
+#   - then the whole tree is dumped (killed) and restored: same pids, parents, groups,
+#     sessions; c still stopped, z and y still zombies; then every member verifies itself
+#     (ids, shared offset, the pipe's bytes exactly once, by waitpid z's exit code and
+#     y's signal).
+# And tree_shm (a parent and child sharing anonymous memory) goes through dump and restore
+# and goes on sharing it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 lib_init "${1:-}"
 
 zoo_start tree
 pid=$ZOO_PID
-read -r a b c < <(sed -n 's/^children \([0-9]*\) \([0-9]*\) \([0-9]*\)$/\1 \2 \3/p' "$ZOO_LOG")
-[ -n "$c" ] || die "tree did not print its children: $(cat "$ZOO_LOG")"
+read -r a b c z y < <(sed -n 's/^children \([0-9 ]*\)$/\1/p' "$ZOO_LOG")
+[ -n "$y" ] || die "tree did not print its children: $(cat "$ZOO_LOG")"
 g=$(tr -d ' \n' <"/proc/$a/task/$a/children")
 [ -n "$g" ] || die "child a ($a) has no child"
 for p in "$a" "$b" "$c" "$g"; do
 	track_pid "$p"
 done
 
-# state_of PID: the state letter of /proc/PID/stat.
-state_of() { sed -E 's/.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat"; }
+# field_of PID N: field N of /proc/PID/stat (1: pid, 3: state, 4: ppid, 5: pgrp, 6: session).
+field_of() { sed -E 's/^[0-9]+ \(.*\) //' "/proc/$1/stat" | awk -v n="$2" '{ print $(n - 2) }'; }
+
+# ids_of PID: "ppid pgid sid state" of PID; state T (stopped), Z (zombie) or - (runs).
+ids_of() {
+	local state
+	state=$(field_of "$1" 3)
+	case $state in T | Z) ;; *) state=- ;; esac
+	echo "$(field_of "$1" 4) $(field_of "$1" 5) $(field_of "$1" 6) $state"
+}
+
+declare -A before=()
+for p in "$pid" "$a" "$b" "$c" "$z" "$y" "$g"; do
+	before[$p]=$(ids_of "$p")
+done
+[ "$(field_of "$c" 3)" = T ] || die "child c ($c) is not stopped before the dump"
+[ "$(field_of "$z" 3)" = Z ] || die "child z ($z) is not a zombie before the dump"
+[ "$(field_of "$y" 3)" = Z ] || die "child y ($y) is not a zombie before the dump"
 
 # assert_tree_untouched WHAT: after a refusal, as before it.
 assert_tree_untouched() {
 	local p tracer
-	for p in "$pid" "$a" "$b" "$g"; do
-		assert_alive "$p" "$1"
-		[ "$(state_of "$p")" != T ] && [ "$(state_of "$p")" != t ] ||
-			die "$1: pid $p left stopped"
-	done
-	[ "$(state_of "$c")" = T ] || die "$1: stopped child $c is now in state $(state_of "$c")"
-	for p in "$pid" "$a" "$b" "$c" "$g"; do
+	for p in "$pid" "$a" "$b" "$c" "$z" "$y" "$g"; do
+		[ "$(ids_of "$p")" = "${before[$p]}" ] ||
+			die "$1: pid $p is now '$(ids_of "$p")' (ppid pgid sid state)," \
+				"was '${before[$p]}'"
 		tracer=$(awk '/^TracerPid:/ { print $2 }' "/proc/$p/status")
 		[ "$tracer" = 0 ] || die "$1: pid $p left traced by $tracer"
 	done
 }
 
-# assert_names_tree FILE WHAT: the refusal names each member for what it is.
-assert_names_tree() {
-	assert_output_has "$1" "process trees are not supported" "$2"
-	assert_output_has "$1" "\\b$a \\(child\\)" "$2: child a"
-	assert_output_has "$1" "\\b$b \\(child, own process group $b\\)" "$2: child b"
-	assert_output_has "$1" "\\b$c \\(child, stopped\\)" "$2: child c"
-	assert_output_has "$1" "\\b$g \\(grandchild\\)" "$2: grandchild"
-}
-
-mig_expect_fail "$TMP/dump.out" dump -t "$pid" -D "$TMP/img"
-assert_names_tree "$TMP/dump.out" "dump of a tree"
-[ ! -e "$TMP/img/inventory.img" ] || die "a refused dump left an image behind"
-assert_tree_untouched "after a refused dump"
-say "dump of a tree refused: $(head -n 1 "$TMP/dump.out")"
-
-# Live migration goes through the same checks before it connects anywhere: the
-# address is a benchmark range (198.18.0.0/15) never reached.
+# Live migration goes through its own checks before it connects anywhere: the address is a
+# benchmark range (198.18.0.0/15) never reached.
 head -c 32 /dev/urandom | base64 >"$TMP/psk"
 chmod 600 "$TMP/psk"
 mig_expect_fail "$TMP/to.out" --to 198.18.0.2:7000 --psk-file "$TMP/psk" "$pid"
-assert_names_tree "$TMP/to.out" "migrate --to of a tree"
+assert_output_has "$TMP/to.out" "not yet by live migration" "migrate --to of a tree"
+assert_output_has "$TMP/to.out" "\\b$a \\(child\\)" "migrate --to: child a"
+assert_output_has "$TMP/to.out" "\\b$b \\(child, own process group $b\\)" "migrate --to: child b"
+assert_output_has "$TMP/to.out" "\\b$c \\(child, stopped\\)" "migrate --to: child c"
+assert_output_has "$TMP/to.out" "\\b$z \\(child, zombie\\)" "migrate --to: child z"
+assert_output_has "$TMP/to.out" "\\b$y \\(child, zombie\\)" "migrate --to: child y"
+assert_output_has "$TMP/to.out" "\\b$g \\(grandchild\\)" "migrate --to: grandchild"
 assert_tree_untouched "after a refused migrate --to"
 say "migrate --to of a tree refused: $(head -n 1 "$TMP/to.out")"
+
+# The subtree of a: its pipe's read end is in b, outside it.
+mig_expect_fail "$TMP/sub.out" dump -t "$a" -D "$TMP/img-sub"
+assert_output_has "$TMP/sub.out" "of pid $a is the write end of a pipe .* held by no process of the tree of pid $a" \
+	"dump of the subtree of a"
+[ ! -e "$TMP/img-sub/inventory.img" ] || die "a refused dump left an image behind"
+assert_tree_untouched "after a refused dump of a subtree"
+say "subtree with a pipe leading out refused: $(head -n 1 "$TMP/sub.out")"
+
+# A failure once the tree is frozen (the image directory cannot be made) lets every member
+# go on as it was: c stopped, z a zombie, nobody traced.
+touch "$TMP/notadir"
+mig_expect_fail "$TMP/late.out" dump -t "$pid" -D "$TMP/notadir/img"
+assert_tree_untouched "after a dump that failed while the tree was frozen"
+say "late failure: tree resumed as it was: $(head -n 1 "$TMP/late.out")"
+
+# A tree that forks and reaps all the time: each dump freezes it whole (children forked or
+# exited meanwhile are seized, recorded as zombies or left out) or asks for a retry, and
+# lets it run on untraced; the last one kills it and the restored tree runs on.
+lib_spawn "$TMP/forker.log" bash -c 'while :; do /bin/true & /bin/true & wait; done'
+forker=$!
+track_pid "$forker"
+sleep 0.3
+ok=0
+for i in 1 2 3 4 5; do
+	if timeout "$MIG_TIMEOUT" "$MIGRATE" dump -t "$forker" -D "$TMP/img-fork$i" \
+		--leave-running >"$TMP/fork$i.out" 2>&1; then
+		ok=$((ok + 1))
+	else
+		assert_output_has "$TMP/fork$i.out" "retry the dump" "dump $i of a forking tree"
+	fi
+	assert_alive "$forker" "forking tree after dump $i"
+	[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$forker/status")" = 0 ] ||
+		die "forking tree left traced after dump $i"
+done
+[ "$ok" -gt 0 ] || die "no dump of the forking tree succeeded: $(cat "$TMP/fork5.out")"
+mig_dump "$forker" "$TMP/img-fork"
+wait_gone "$forker" 5
+wait_reaped "$forker" 10
+mig_restore "$TMP/img-fork"
+sleep 0.3
+assert_alive "$forker" "forking tree restored"
+kill "$forker"
+say "forking tree: $ok of 5 dumps with --leave-running succeeded, dump and restore run on"
+
+# Anonymous memory shared by a parent and its child comes back as one object, not two
+# copies: the child goes on echoing what the parent writes there.
+zoo_start tree_shm
+shm_pid=$ZOO_PID
+shm_child=$(sed -n 's/^child \([0-9]*\)$/\1/p' "$ZOO_LOG")
+[ -n "$shm_child" ] || die "tree_shm did not print its child: $(cat "$ZOO_LOG")"
+track_pid "$shm_child"
+mig_dump "$shm_pid" "$TMP/img-shm"
+for p in "$shm_pid" "$shm_child"; do
+	wait_gone "$p" 5
+	wait_reaped "$p" 10
+done
+mig_restore "$TMP/img-shm"
+assert_alive "$shm_child" "tree_shm's child restored"
+[ "$(field_of "$shm_child" 4)" = "$shm_pid" ] || die "tree_shm's child has a new parent"
+zoo_check tree_shm
+say "tree_shm: shared anonymous memory shared again after the restore, PASS"
+
+mig_dump "$pid" "$TMP/img"
+for p in "$pid" "$a" "$b" "$c" "$z" "$y" "$g"; do
+	wait_gone "$p" 5
+	wait_reaped "$p" 10
+done
+mig_restore "$TMP/img"
+# The root's parent is whoever adopts it after a detached restore: not compared.
+before[$pid]="$(field_of "$pid" 4) ${before[$pid]#* }"
+for p in "$pid" "$a" "$b" "$c" "$z" "$y" "$g"; do
+	[ "$(ids_of "$p")" = "${before[$p]}" ] ||
+		die "restored pid $p is '$(ids_of "$p")' (ppid pgid sid state), was '${before[$p]}'"
+	[ "$(cat "/proc/$p/comm")" = tree ] || die "restored pid $p is named $(cat "/proc/$p/comm")"
+done
+say "restored: pids, parents, groups, sessions, stopped c, zombies z and y as before"
 
 zoo_check tree
 wait_gone "$pid" 5
 for p in "$a" "$b" "$c" "$g"; do
 	wait_gone "$p" 5
 done
+say "tree: dump, restore, PASS"

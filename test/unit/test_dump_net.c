@@ -60,9 +60,8 @@ static void test_classify_sockets(void **state)
 	assert_int_equal(classify_sock(AF_INET, SOCK_RAW, IPPROTO_ICMP, &kind), -ENOTSUP);
 	assert_non_null(strstr(err_detail(), "only TCP and UDP"));
 	assert_int_equal(classify_sock(AF_INET, SOCK_STREAM, IPPROTO_MPTCP, &kind), -ENOTSUP);
-	assert_int_equal(classify_sock(AF_UNIX, SOCK_STREAM, 0, &kind), -ENOTSUP);
-	assert_string_equal(err_detail(), "fd 7 is a unix socket (socket:[99]): unix sockets are "
-					  "not supported yet");
+	assert_int_equal(classify_sock(AF_UNIX, SOCK_STREAM, 0, &kind), 0);
+	assert_int_equal(kind, FD_KIND__FD_UNIX_SOCKET);
 	assert_int_equal(classify_sock(AF_NETLINK, SOCK_RAW, 0, &kind), -ENOTSUP);
 	assert_non_null(strstr(err_detail(), "netlink"));
 	assert_int_equal(classify_sock(0, 0, 0, &kind), -ENOTSUP);

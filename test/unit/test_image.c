@@ -305,7 +305,8 @@ static void test_names(void **state)
 		assert_int_equal(image_file_name((enum image_kind)k, 9, buf, sizeof(buf)), 0);
 		assert_int_equal(image_kind_from_name(buf, &kind, &pid), 0);
 		assert_int_equal(kind, k);
-		assert_int_equal(pid, (k == IMAGE_INVENTORY || k == IMAGE_PSTREE) ? 0 : 9);
+		assert_int_equal(pid, (k == IMAGE_INVENTORY || k == IMAGE_PSTREE ||
+				       k == IMAGE_IPC) ? 0 : 9);
 	}
 	assert_int_equal(image_kind_from_name("core-0.img", &kind, &pid), -EINVAL);
 	assert_int_equal(image_kind_from_name("core-x.img", &kind, &pid), -EINVAL);

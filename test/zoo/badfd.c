@@ -3,7 +3,8 @@
  * check that it is refused cleanly and left untouched.
  *	badfd CHECK pipe     a pipe, read end at fd 7, write end at fd 8,
  *	                     holding unread data
- *	badfd CHECK socket   a unix socketpair at fds 7 and 8, holding unread data
+ *	badfd CHECK socket   a unix socketpair at fds 7 and 8, holding unread data sent with
+ *	                     an fd (SCM_RIGHTS: fds in flight are refused)
  *	badfd CHECK fifo     a FIFO (unlinked once open), read end at fd 7, write end at
  *	                     fd 8, holding unread data
  * After the check file appears it reads the data back (it must still be
@@ -19,6 +20,25 @@
 #define READ_FD 7
 #define WRITE_FD 8
 static const char message[] = "unread data";
+
+/* The message with a copy of fd attached: a unix socket then holds an fd in flight. */
+static int send_with_fd(int via, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = (void *)message, .iov_len = sizeof(message) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(via, &mh, 0) == (ssize_t)sizeof(message) ? 0 : -1;
+}
 
 static int setup(const char *kind)
 {
@@ -49,6 +69,8 @@ static int setup(const char *kind)
 		return -1;
 	close(fds[0]);
 	close(fds[1]);
+	if (!strcmp(kind, "socket"))
+		return send_with_fd(WRITE_FD, STDIN_FILENO);
 	if (write(WRITE_FD, message, sizeof(message)) != sizeof(message))
 		return -1;
 	return 0;

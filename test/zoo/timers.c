@@ -9,8 +9,9 @@
  *	SIGRTMIN+4          sigqueue(value 0x4242), blocked and pending: after the check it is
  *	                    unblocked and must arrive once, SI_QUEUE, with its value and sender
  *
- * With "posix" as argv[2] it also creates a POSIX timer (timer_create on CLOCK_MONOTONIC,
- * SIGEV_SIGNAL): migrate refuses such a process by name, which the tests check.
+ * With "foreign" as argv[2] it also creates a POSIX timer on the CPU clock of its parent, a
+ * timer that cannot travel with it: migrate refuses such a process by name, which the tests
+ * check. (POSIX timers on its own clocks travel: see the zoo program "posixtimers".)
  */
 #include <signal.h>
 #include <sys/time.h>
@@ -58,19 +59,20 @@ static int arm(long long value_us, long long interval_us, int which)
 	return setitimer(which, &v, NULL);
 }
 
-static int posix_timer(void)
+static int foreign_timer(void)
 {
 	struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 5 };
 	struct itimerspec its = { .it_value = { 3600, 0 } };
+	clockid_t parent_cpu;
 	timer_t id;
 
 	sev.sigev_value.sival_int = 0x7171;
-	if (timer_create(CLOCK_MONOTONIC, &sev, &id))
+	if (clock_getcpuclockid(getppid(), &parent_cpu) || timer_create(parent_cpu, &sev, &id))
 		return -1;
 	return timer_settime(id, 0, &its, NULL);
 }
 
-static int setup(bool posix)
+static int setup(bool foreign)
 {
 	struct sigaction prof = { .sa_handler = on_prof, .sa_flags = SA_RESTART };
 	struct sigaction rt = { .sa_sigaction = on_rt, .sa_flags = SA_SIGINFO | SA_RESTART };
@@ -89,7 +91,7 @@ static int setup(bool posix)
 	if (arm(VIRT_VALUE_US, VIRT_INTERVAL_US, ITIMER_VIRTUAL) ||
 	    arm(PROF_US, PROF_US, ITIMER_PROF))
 		return -1;
-	return posix ? posix_timer() : 0;
+	return foreign ? foreign_timer() : 0;
 }
 
 /* Interval timers still armed as set; elapsed_ms of wall time since alarm(). */
@@ -160,12 +162,12 @@ static void check_rt(pid_t pid)
 
 int main(int argc, char **argv)
 {
-	bool posix = argc > 2 && !strcmp(argv[2], "posix");
+	bool foreign = argc > 2 && !strcmp(argv[2], "foreign");
 	pid_t pid = getpid();
 	uint64_t start;
 
 	zoo_init(argc, argv, "timers");
-	if (setup(posix)) {
+	if (setup(foreign)) {
 		printf("FAIL timers: setup: %s\n", strerror(errno));
 		return 1;
 	}

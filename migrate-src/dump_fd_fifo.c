@@ -1,0 +1,318 @@
+/*
+ * dump_fd_fifo: named pipes (FIFOs) that only the dumped process holds, with their unread data.
+ *
+ * A FIFO is a pipe reached by a path: every open of the path shares one pipe buffer (per
+ * inode), so the process's fds of one FIFO make one record of data, carried on the first of
+ * them in the image (dump_fd_fifo_check). An fd that is a dup of an earlier one (one open file
+ * description, kcmp) says so, so that the restore dups it rather than opening the path again. The data is copied without being consumed: tee(2)
+ * from a copy of a read end (pidfd_getfd) into a pipe of ours, which we then read; the process
+ * keeps its bytes whatever happens to the dump.
+ *
+ * Anyone else holding the FIFO would share that buffer: restoring it would lose the bytes they
+ * read meanwhile or duplicate them, so such a FIFO is refused by name, holder included. Other
+ * holders are found by scanning /proc/PID/fd of every process we can see (our PID namespace),
+ * and only when the process holds a FIFO at all: it costs a stat per fd of the system.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "dump_internal.h"
+#include "err.h"
+
+/* A copy of fd of pid (the same open file description). */
+static int fd_fifo_getfd(pid_t pid, int fd, int *ret_fd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), copy;
+
+	if (pidfd < 0)
+		return -errno;
+	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	if (copy < 0)
+		return -errno;
+	*ret_fd = copy;
+	return 0;
+}
+
+static bool fd_fifo_is_path(const FdEntry *e)
+{
+	return (e->flags & O_PATH) != 0;
+}
+
+int dump_fd_fifo_fill(pid_t pid, FdEntry *e)
+{
+	int copy, size, r;
+
+	/* An O_PATH fd reaches no pipe buffer: it is opened again by path, nothing more. */
+	if (e->kind != FD_KIND__FD_FIFO || fd_fifo_is_path(e))
+		return 0;
+	r = fd_fifo_getfd(pid, (int)e->fd, &copy);
+	if (r < 0)
+		return err_setf(r, "fd %u of pid %d (the FIFO %s): cannot copy it: %s", e->fd, pid,
+				e->path, strerror(-r));
+	size = fcntl(copy, F_GETPIPE_SZ);
+	r = size < 0 ? -errno : 0;
+	close(copy);
+	if (r < 0)
+		return err_setf(r, "fd %u of pid %d (the FIFO %s): cannot read its capacity: %s",
+				e->fd, pid, e->path, strerror(-r));
+	e->has_fifo_size = true;
+	e->fifo_size = (uint32_t)size;
+	return 0;
+}
+
+/* Reads exactly len bytes of our pipe rd into a new buffer. */
+static int fd_fifo_read_all(int rd, size_t len, uint8_t **ret)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+	size_t done = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (done < len) {
+		ssize_t n = read(rd, buf + done, len - done);
+
+		if (n <= 0) {
+			free(buf);
+			return n < 0 ? -errno : -EIO;
+		}
+		done += (size_t)n;
+	}
+	*ret = buf;
+	return 0;
+}
+
+/* The unread bytes of the FIFO read through src, left where they are. */
+static int fd_fifo_peek(int src, uint32_t capacity, ProtobufCBinaryData *ret)
+{
+	int queued = 0, tmp[2], r;
+	ssize_t n;
+
+	if (ioctl(src, FIONREAD, &queued) < 0)
+		return -errno;
+	if (queued <= 0)
+		return 0;
+	if (pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	/* Ours must hold all of it, else tee stops short. */
+	if (fcntl(tmp[1], F_SETPIPE_SZ, (int)capacity) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* Frozen, and no other holder: the bytes cannot change. Before the freeze the process may
+	 * read some meanwhile: a shorter copy then, which nobody uses (the frozen scan counts). */
+	n = tee(src, tmp[1], (size_t)queued, SPLICE_F_NONBLOCK);
+	if (n < 0 && errno == EAGAIN)
+		n = 0;
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = n ? fd_fifo_read_all(tmp[0], (size_t)n, &ret->data) : 0;
+	if (r == 0)
+		ret->len = (size_t)n;
+out:
+	close(tmp[0]);
+	close(tmp[1]);
+	return r;
+}
+
+static bool fd_fifo_same(const FdEntry *a, const FdEntry *b)
+{
+	return a->kind == FD_KIND__FD_FIFO && b->kind == FD_KIND__FD_FIFO && a->dev == b->dev &&
+	       a->ino == b->ino;
+}
+
+/* The fd of fds that carries the data of the FIFO of e: its first one that is not O_PATH. */
+static const FdEntry *fd_fifo_first(FdEntry **fds, size_t count, const FdEntry *e)
+{
+	for (size_t i = 0; i < count; i++)
+		if (fd_fifo_same(fds[i], e) && fds[i]->has_fifo_size)
+			return fds[i];
+	return NULL;
+}
+
+/*
+ * A read end of the FIFO of first: a copy of an fd of pid that reads it. When the process only
+ * writes to it (nobody reads: anyone else was refused) and bytes wait in it, the FIFO opened
+ * again through /proc as a reader that never blocks; without bytes, the copy of a write end
+ * does (FIONREAD answers on any end, and says 0).
+ */
+static int fd_fifo_reader(pid_t pid, FdEntry **fds, size_t count, const FdEntry *first, int *ret_fd)
+{
+	char path[64];
+	int fd, queued = 0, r;
+
+	for (size_t i = 0; i < count; i++) {
+		const FdEntry *f = fds[i];
+
+		if (fd_fifo_same(f, first) && !fd_fifo_is_path(f) &&
+		    (f->flags & O_ACCMODE) != O_WRONLY)
+			return fd_fifo_getfd(pid, (int)f->fd, ret_fd);
+	}
+	r = fd_fifo_getfd(pid, (int)first->fd, &fd);
+	if (r < 0)
+		return r;
+	if (ioctl(fd, FIONREAD, &queued) < 0 || queued > 0) {
+		close(fd);
+		snprintf(path, sizeof(path), "/proc/%d/fd/%u", pid, first->fd);
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* The unread data of the FIFO whose first fd (in fds) is first, carried on first. */
+static int fd_fifo_collect(pid_t pid, FdEntry **fds, size_t count, FdEntry *first)
+{
+	int rd, r;
+
+	r = fd_fifo_reader(pid, fds, count, first, &rd);
+	if (r == 0) {
+		r = fd_fifo_peek(rd, first->fifo_size, &first->fifo_data);
+		close(rd);
+	}
+	if (r < 0)
+		return err_setf(r, "fd %u of pid %d (the FIFO %s): cannot read its unread data: %s",
+				first->fd, pid, first->path, strerror(-r));
+	first->has_fifo_data = first->fifo_data.len > 0;
+	return 0;
+}
+
+/* The FIFO of fds that process other holds through its fd st (NULL if none). */
+static const FdEntry *fd_fifo_match(FdEntry **fds, size_t count, const struct stat *st)
+{
+	if (!S_ISFIFO(st->st_mode))
+		return NULL;
+	for (size_t i = 0; i < count; i++)
+		if (fds[i]->kind == FD_KIND__FD_FIFO && fds[i]->dev == st->st_dev &&
+		    fds[i]->ino == st->st_ino)
+			return fds[i];
+	return NULL;
+}
+
+static int fd_fifo_refuse(pid_t pid, const FdEntry *e, pid_t other, const char *other_fd)
+{
+	char path[64], comm[64] = "?";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", other);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	return err_setf(-ENOTSUP,
+			"fd %u of pid %d is the FIFO %s, which pid %d (%s) also has open (its fd "
+			"%s): a FIFO shared with another process is not supported (its unread data "
+			"would be lost or duplicated): close it there, then dump again",
+			e->fd, pid, e->path, other, comm, other_fd);
+}
+
+/* -ENOTSUP naming the holder when process other holds a FIFO of fds. Processes and fds that
+ * vanish meanwhile are no holders. */
+static int fd_fifo_scan_one(pid_t pid, FdEntry **fds, size_t count, pid_t other)
+{
+	char path[64];
+	struct dirent *d;
+	struct stat st;
+	DIR *dir;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", other);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while (r == 0 && (d = readdir(dir))) {
+		const FdEntry *e;
+
+		if (d->d_name[0] == '.' || fstatat(dirfd(dir), d->d_name, &st, 0) < 0)
+			continue;
+		e = fd_fifo_match(fds, count, &st);
+		if (e)
+			r = fd_fifo_refuse(pid, e, other, d->d_name);
+	}
+	closedir(dir);
+	return r;
+}
+
+static int fd_fifo_scan_others(pid_t pid, FdEntry **fds, size_t count)
+{
+	struct dirent *d;
+	DIR *proc = opendir("/proc");
+	int r = 0;
+
+	if (!proc)
+		return err_setf(-errno,
+				"pid %d: cannot list /proc to find other holders of its FIFOs: %s",
+				pid, strerror(errno));
+	while (r == 0 && (d = readdir(proc))) {
+		char *end;
+		long other = strtol(d->d_name, &end, 10);
+
+		if (*end || other <= 0 || other == pid || other == getpid())
+			continue;
+		r = fd_fifo_scan_one(pid, fds, count, (pid_t)other);
+	}
+	closedir(proc);
+	return r;
+}
+
+#define FD_FIFO_KCMP_FILE 0 /* KCMP_FILE of linux/kcmp.h */
+
+/*
+ * e's fifo_dup_of: the first earlier fd of fds that is e's open file description (a dup), whose
+ * flags e shares. A kernel without kcmp cannot tell: each fd then comes back on its own.
+ */
+static int fd_fifo_find_dup(pid_t pid, FdEntry **fds, size_t count, FdEntry *e)
+{
+	for (size_t i = 0; i < count && fds[i] != e; i++) {
+		const FdEntry *f = fds[i];
+		long r;
+
+		if (!fd_fifo_same(f, e) || f->has_fifo_dup_of)
+			continue;
+		r = syscall(SYS_kcmp, pid, pid, FD_FIFO_KCMP_FILE, f->fd, e->fd);
+		if (r < 0 && errno == ENOSYS)
+			return 0;
+		if (r < 0)
+			return err_setf(-errno, "cannot compare fds %u and %u of pid %d (kcmp): %s",
+					f->fd, e->fd, pid, strerror(errno));
+		if (r == 0) {
+			e->has_fifo_dup_of = true;
+			e->fifo_dup_of = f->fd;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+int dump_fd_fifo_check(pid_t pid, FdEntry **fds, size_t count)
+{
+	bool any = false;
+	int r;
+
+	for (size_t i = 0; i < count; i++)
+		any = any || fds[i]->kind == FD_KIND__FD_FIFO;
+	if (!any)
+		return 0;
+	r = fd_fifo_scan_others(pid, fds, count);
+	for (size_t i = 0; r == 0 && i < count; i++)
+		if (fds[i]->kind == FD_KIND__FD_FIFO && fd_fifo_first(fds, count, fds[i]) == fds[i])
+			r = fd_fifo_collect(pid, fds, count, fds[i]);
+	for (size_t i = 0; r == 0 && i < count; i++)
+		if (fds[i]->kind == FD_KIND__FD_FIFO)
+			r = fd_fifo_find_dup(pid, fds, count, fds[i]);
+	return r;
+}
