@@ -159,6 +159,12 @@ int image_inventory_check(const InventoryEntry *inv) IMAGE_WUR;
  * is not looked at). -EBADMSG with err_detail() naming the record and the fault. */
 int image_task_check(const InventoryEntry *inv, const struct image_task *t) IMAGE_WUR;
 
+/* A tree's pstree entries held in memory (live migration), as image_set_load checks them:
+ * pids, parents before children, sessions, threads, the root first and named by inv. And the
+ * checks of image_task_check on a live member other than the root. -EBADMSG with err_detail(). */
+int image_pstree_check(const InventoryEntry *inv, PstreeEntry **ps, size_t n) IMAGE_WUR;
+int image_member_check(const struct image_task *t) IMAGE_WUR;
+
 /* One record of ipc.img: exactly one object or setting, a known setting name, permission bits
  * only, contents that match the sizes. -EBADMSG with err_detail() naming the object. */
 int image_ipc_entry_check(const IpcEntry *e) IMAGE_WUR;

@@ -335,6 +335,23 @@ static int image_check_core(const struct image_task *t)
 	return image_check_itimers(c);
 }
 
+/* A memfd or deleted file carried with a VMA: a file VMA of a deleted file, exactly its
+ * contents (at most 1 GiB), an identity. */
+static int image_check_vma_ghost(pid_t pid, size_t i, const VmaEntry *v)
+{
+	bool file = v->kind == VMA_KIND__VMA_FILE_SHARED || v->kind == VMA_KIND__VMA_FILE_PRIVATE;
+
+	if (!v->has_ghost_data && !v->has_ghost_size && !v->memfd_name)
+		return 0;
+	if (!file || !v->file_deleted || !v->has_ino || !v->has_dev || !v->path ||
+	    !v->has_ghost_data || !v->has_ghost_size || v->ghost_data.len != v->ghost_size ||
+	    v->ghost_size > (1u << 30))
+		return err_setf(-EBADMSG, IMAGE_VMA_AT " carries a memfd or deleted file without "
+				"its identity or exactly its contents", (int)pid, i, v->start,
+				v->end);
+	return 0;
+}
+
 static int image_check_mm(pid_t pid, const MmEntry *mm)
 {
 	uint64_t prev_end = 0;
@@ -352,6 +369,8 @@ static int image_check_mm(pid_t pid, const MmEntry *mm)
 			return err_setf(-EBADMSG, IMAGE_VMA_AT " lies above user space", (int)pid,
 					i, v->start, v->end);
 		prev_end = v->end;
+		if (image_check_vma_ghost(pid, i, v) < 0)
+			return -EBADMSG;
 	}
 	return 0;
 }
@@ -405,6 +424,11 @@ static int image_check_fd_pipe(pid_t pid, const FdEntry *e)
 /* A memfd carries exactly its contents (at most 1 GiB), its seals and its inode. */
 static int image_check_fd_memfd(pid_t pid, const FdEntry *e)
 {
+	if (e->ghost_mapped) /* its contents are with its VMA (image_check_vma_ghost) */
+		return e->inet || !e->has_ino || !e->has_dev || e->has_file_data
+			       ? err_setf(-EBADMSG, "files-%d.img: fd %u: a mapped memfd "
+					  "without its identity, or with contents", (int)pid, e->fd)
+			       : 0;
 	if (e->inet || !e->has_ino || !e->has_size || !e->has_memfd_seals || !e->has_file_data ||
 	    e->file_data.len != e->size || e->size > (1u << 30))
 		return err_setf(-EBADMSG, "files-%d.img: fd %u: a memfd without its contents, "
@@ -415,6 +439,11 @@ static int image_check_fd_memfd(pid_t pid, const FdEntry *e)
 /* A deleted file carries exactly its contents (at most 1 GiB) and an absolute path. */
 static int image_check_fd_ghost(pid_t pid, const FdEntry *e)
 {
+	if (e->ghost_mapped) /* its contents are with its VMA (image_check_vma_ghost) */
+		return e->inet || !e->has_ino || !e->has_dev || e->has_file_data
+			       ? err_setf(-EBADMSG, "files-%d.img: fd %u: a mapped deleted file "
+					  "without its identity, or with contents", (int)pid, e->fd)
+			       : 0;
 	if (e->inet || !e->has_size || !e->has_file_data || e->file_data.len != e->size ||
 	    e->size > (1u << 30) || !e->path || e->path[0] != '/')
 		return err_setf(-EBADMSG, "files-%d.img: fd %u: a deleted file without its "
@@ -746,6 +775,37 @@ int image_task_check(const InventoryEntry *inv, const struct image_task *t)
 		r = image_check_run(pid, t->mm, &pe, i, prev_end, &vma);
 		prev_end = pe.vaddr + (uint64_t)pe.nr_pages * IMAGE_PAGE_SIZE;
 	}
+	return r;
+}
+
+/* A tree's pstree held in memory, as image_check_pstree checks pstree.img. */
+int image_pstree_check(const InventoryEntry *inv, PstreeEntry **ps, size_t n)
+{
+	int r = n ? 0 : err_setf(-EBADMSG, "pstree: holds no process");
+
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = image_check_pstree_entry(ps, i);
+	if (r == 0 && ps[0]->pid != inv->root_pid)
+		r = err_setf(-EBADMSG, "pstree.img: root is pid %u, inventory.img says %u",
+			     ps[0]->pid, inv->root_pid);
+	if (r == 0 && ps[0]->has_zombie && ps[0]->zombie)
+		r = err_setf(-EBADMSG, "pstree.img: the root pid %u is a zombie", ps[0]->pid);
+	return r;
+}
+
+/* The checks of image_task_check on a live process of a tree other than its root. */
+int image_member_check(const struct image_task *t)
+{
+	int r;
+
+	if (!t->pstree || !t->core || !t->mm)
+		return err_setf(-EBADMSG, "%s record missing",
+				!t->pstree ? "pstree" : !t->core ? "core" : "mm");
+	r = image_check_core(t);
+	if (r == 0)
+		r = image_check_mm((pid_t)t->pstree->pid, t->mm);
+	if (r == 0)
+		r = image_check_files((pid_t)t->pstree->pid, t->fds, t->fd_count);
 	return r;
 }
 

@@ -62,9 +62,10 @@
 #define SESSION_DEFAULT_PORT 7070
 
 /* Test-only fault injection in migrate-dst: the session process exits at the
- * named point ("after-round0", "before-ready", "before-verdict"), as a crash
- * would, so tests can prove the source survives; "after-claim" instead fails
- * at Go once the --move-ip addresses are claimed (Verdict{ok=false}: the
+ * named point ("after-round0", "final-round": once the final round's pages are
+ * in, before the records; "before-ready", "before-verdict"), as a crash would,
+ * so tests can prove the source survives; "after-claim" instead fails at Go
+ * once the --move-ip addresses (if any) are claimed (Verdict{ok=false}: the
  * claims are undone, the source resumes). */
 #define SESSION_FAULT_ENV "MIGRATE_DST_FAULT"
 

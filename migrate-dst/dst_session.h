@@ -16,6 +16,12 @@
  *	PAGES --RoundEnd--> LAYOUT (the next round), or, final, RESIDENCY
  *	RESIDENCY --Residency--> RECORDS --ImageRecord--> RECORDS --Commit--> GO --Go--> DONE
  *	Abort from the peer: in any state, it ends the session
+ *
+ * A process tree (Start.members, session_tree.c) has a Layout and pages per process in each
+ * round, and a Residency per process after the final one:
+ *
+ *	PAGES --Layout--> PAGES (the next process of the round)
+ *	RECORDS --Residency--> RECORDS
  */
 #ifndef MIGRATE_DST_SESSION_H
 #define MIGRATE_DST_SESSION_H

@@ -6,6 +6,8 @@
  *	session_image.c  ImageRecords, Commit (the task assembled and checked), --images-dir
  *	session_fsm.c    the order of frames (pure)
  *	session_net.c    sockets held in repair mode until Go, addresses checked and claimed
+ *	session_tree.c   a process tree: its members created at Start, selected by pid, completed
+ *	                 at Commit, resumed at Go
  */
 #ifndef MIGRATE_DST_SESSION_INTERNAL_H
 #define MIGRATE_DST_SESSION_INTERNAL_H
@@ -52,6 +54,27 @@ struct session_failure {
 	char message[1024];
 };
 
+/*
+ * One process of a migrated tree (session_tree.c). The session's fields proc ... fd_cap hold
+ * the member the last frame named ("loaded"); the others wait here, and
+ * session_member_select() swaps them by pid, so that the handlers of one process serve every
+ * member unchanged.
+ */
+struct session_member {
+	uint32_t pid;
+	bool zombie;	       /* made a zombie at Start: no frame but its pstree record */
+	PstreeEntry *start_ps; /* as Start announced it (owned) */
+	struct restore_proc *proc;
+	WireLayout *layout;
+	struct session_ranges written;
+	WireResidency *residency;
+	PstreeEntry *pstree;
+	TaskCoreEntry *core;
+	MmEntry *mm;
+	FdEntry **fds;
+	size_t fd_count, fd_cap;
+};
+
 struct session {
 	int fd;
 	const struct session_opts *opts;
@@ -82,6 +105,15 @@ struct session {
 	FdEntry **fds;
 	size_t fd_count, fd_cap;
 	IpcEntry **ipc; /* System V objects, made in the puppet as they came (restore_ipc.c) */
+	/* A tree (Start.members): every process, [0] the root; members[loaded] is in the
+	 * fields above (its slot is stale), SIZE_MAX: none is. nr_members 0: one process. */
+	struct session_member *members;
+	size_t nr_members;
+	size_t loaded;
+	bool tree_ipc_ns; /* Start said the tree has an IPC namespace of its own: made at create */
+	/* What the tree's members share, held from Commit until the outcome: a failure then
+	 * removes the socket files bound for it (session_tree_outcome). */
+	struct restore_tree_ctx *tree_ctx;
 	size_t ipc_count;
 	uint64_t record_bytes;
 	bool images_written;   /* in opts->images_tmp, not yet published */
@@ -123,9 +155,42 @@ const VmaEntry *session_layout_find(const WireLayout *l, uint64_t addr);
 /* session_image.c */
 int session_on_record(struct session *s, const WireImageRecord *m) SESSION_WUR;
 int session_on_commit(struct session *s, const WireCommit *m) SESSION_WUR;
+struct image_dir;
+/* --images-dir: core, mm, files and the pages (read from the puppet) of the process the
+ * session's fields hold. */
+int session_image_proc_records(struct session *s, struct image_dir *d) SESSION_WUR;
+int session_image_pages(struct session *s, struct image_dir *d) SESSION_WUR;
 /* The images written at Commit get their name DIR/<pid>-<time> (once the process runs). */
 void session_images_publish(struct session *s);
 void session_image_fini(struct session *s);
+
+/* session_tree.c */
+/* Start's members: checked, every process of the tree created (restore_tree_create). */
+int session_tree_start(struct session *s, const WireStart *m) SESSION_WUR;
+/* The member of pid into the session's fields; a protocol error naming what (a frame) for a
+ * pid outside the announced tree (or a zombie). One process: pid must be the session's. */
+int session_member_select(struct session *s, uint32_t pid, const char *what) SESSION_WUR;
+/* The pid of the process the session's fields hold now. */
+uint32_t session_member_pid(const struct session *s);
+/* A pstree record of a tree (routed by its own pid). Takes rec. */
+int session_tree_on_pstree(struct session *s, PstreeEntry *rec) SESSION_WUR;
+/* A System V record of a tree: the root loaded (it makes the objects, in the namespace it
+ * unshared at Start); a protocol error when Start did not announce such a namespace. */
+int session_tree_ipc_select(struct session *s) SESSION_WUR;
+/* Commit of a tree: every member checked and completed (finish), the root loaded after. */
+int session_tree_commit(struct session *s) SESSION_WUR;
+/* --images-dir of a tree: pstree.img (every member), then each live member's records and
+ * pages; the root loaded after. */
+int session_tree_images(struct session *s, struct image_dir *d) SESSION_WUR;
+/* At Go, before the root: every other member runs, children first. */
+int session_tree_resume(struct session *s) SESSION_WUR;
+/* Once the outcome is known (Go done, or the session failing): what the members shared is let
+ * go; failed: the socket files bound for the tree are removed. Safe when none is held. */
+void session_tree_outcome(struct session *s, bool failed);
+/* At a failed Go: every member but the root killed, even one that was resumed. */
+void session_tree_kill(struct session *s);
+/* Every member but the root killed (unless resumed) and freed; the root stays loaded. */
+void session_tree_fini(struct session *s);
 
 /* session_net.c */
 /* Inet sockets among the files records. */

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "log.h"
 #include "netlock.h"
+#include "restore_fd_unix.h"
 #include "restore_net.h"
 #include "tcp_repair.h"
 
@@ -100,10 +101,9 @@ static int check_vma_file(const VmaEntry *v)
 	struct stat st;
 	int fd;
 
+	/* A memfd or deleted file: carried in the image (restore_mm_ghost_check), no path. */
 	if (v->has_file_deleted && v->file_deleted)
-		return log_error_errno(-ENOENT, "mapping 0x%llx of %s: the file was deleted before "
-				       "the dump: not supported", (unsigned long long)v->start,
-				       v->path ? v->path : "?");
+		return 0;
 	if (!v->path)
 		return log_error_errno(-EINVAL, "mapping 0x%llx: file mapping without a path",
 				       (unsigned long long)v->start);
@@ -314,6 +314,7 @@ int restore_run(const struct restore_opts *user_opts, pid_t *ret_pid)
 	}
 	if (r == 0)
 		r = run_stages(opts, set, procs);
+	restore_fd_unix_tree_fini(&ctx, r < 0); /* a failure removes the socket files it bound */
 	restore_tree_ctx_fini(&ctx);
 	if (r == 0) {
 		for (size_t i = 0; i < set->task_count; i++)

@@ -14,6 +14,11 @@
  * (restore_fd_fifo_check, before anything is made); its inode may differ (on another host it
  * always does): a FIFO holds nothing in the file system, its path is all a peer meets.
  *
+ * In a tree (p->tree), each process opens the FIFO for its own fds (a description an earlier
+ * process holds comes by restore_tree_fd_copy instead); the bytes, carried once on the first
+ * holder's record, are written by the first process that opens it, and stay in the FIFO
+ * because that process holds it from then on: later processes write nothing.
+ *
  * A FIFO already holding bytes when we open it: on one kernel (live migration between
  * namespaces of a machine, /tmp shared) the dumped process, still frozen at the source, holds
  * the very same pipe, whose bytes are the dumped ones: writing them again would duplicate
@@ -66,12 +71,43 @@ static bool fd_fifo_same(const FdEntry *a, const FdEntry *b)
 	       a->ino == b->ino;
 }
 
-/* The FIFO of e already made for an earlier fd of the image. */
-static bool fd_fifo_done(const struct image_task *t, const FdEntry *e)
+/* An fd of the FIFO of e that p opens itself: not a description an earlier process of the tree
+ * holds (restore_tree_fd_copy gives it that one). */
+static bool fd_fifo_mine(const struct restore_proc *p, const FdEntry *f, const FdEntry *e)
 {
+	return fd_fifo_same(f, e) && !restore_tree_fd_is_copy(p, f);
+}
+
+/* The FIFO of e already made for an earlier fd of the image. */
+static bool fd_fifo_done(const struct restore_proc *p, const FdEntry *e)
+{
+	const struct image_task *t = p->img;
+
 	for (size_t i = 0; i < t->fd_count && t->fds[i] != e; i++)
-		if (fd_fifo_same(t->fds[i], e))
+		if (fd_fifo_mine(p, t->fds[i], e))
 			return true;
+	return false;
+}
+
+/* Whether t holds the FIFO of e through an fd that reaches its buffer (not O_PATH). */
+static bool fd_fifo_task_holds(const struct image_task *t, const FdEntry *e)
+{
+	for (size_t i = 0; i < t->fd_count; i++)
+		if (fd_fifo_same(t->fds[i], e) && !(t->fds[i]->flags & O_PATH))
+			return true;
+	return false;
+}
+
+/* In a tree: an earlier process opened the FIFO of e already and still holds it, so its bytes
+ * are in (and kept alive by that process). */
+static bool fd_fifo_filled_before(const struct restore_proc *p, const FdEntry *e)
+{
+	for (size_t i = 0; p->tree && i < p->tree_index; i++) {
+		const struct image_task *t = &p->tree->set->tasks[i];
+
+		if (!restore_tree_is_zombie(t) && fd_fifo_task_holds(t, e))
+			return true;
+	}
 	return false;
 }
 
@@ -143,22 +179,31 @@ static int fd_fifo_refill(struct restore_proc *p, const FdEntry *e, int keeper,
 	return 0;
 }
 
-/* Capacity and unread data of the FIFO of e (from its fds in the image) through keeper. */
+/* Capacity and unread data of the FIFO of e (from its fds in the image, or in the tree) through
+ * keeper; nothing when an earlier process of the tree holds it already. */
 static int fd_fifo_fill(struct restore_proc *p, const FdEntry *e, int keeper)
 {
 	static const ProtobufCBinaryData none;
 	const ProtobufCBinaryData *data = &none;
+	const struct image_set *is = p->tree ? p->tree->set : NULL;
 	uint32_t size = 0;
 	int queued = 0;
 
-	for (size_t i = 0; i < p->img->fd_count; i++) {
-		const FdEntry *f = p->img->fds[i];
+	if (fd_fifo_filled_before(p, e))
+		return 0;
+	/* A tree carries the bytes once, on the first holder's record: look in every process. */
+	for (size_t k = 0; k < (is ? is->task_count : 1); k++) {
+		const struct image_task *t = is ? &is->tasks[k] : p->img;
 
-		if (!fd_fifo_same(f, e))
-			continue;
-		size = f->fifo_size > size ? f->fifo_size : size;
-		if (f->has_fifo_data && data == &none)
-			data = &f->fifo_data;
+		for (size_t i = 0; !(is && restore_tree_is_zombie(t)) && i < t->fd_count; i++) {
+			const FdEntry *f = t->fds[i];
+
+			if (!fd_fifo_same(f, e))
+				continue;
+			size = f->fifo_size > size ? f->fifo_size : size;
+			if (f->has_fifo_data && data == &none)
+				data = &f->fifo_data;
+		}
 	}
 	if (ioctl(keeper, FIONREAD, &queued) < 0)
 		return log_error_errno(-errno, "pid %d: FIFO %s: cannot tell what it holds: %m",
@@ -215,7 +260,7 @@ static int fd_fifo_check_dups(struct restore_proc *p, const FdEntry *e)
 	for (size_t i = 0; i < t->fd_count; i++) {
 		const FdEntry *f = t->fds[i], *of = NULL;
 
-		if (!fd_fifo_same(f, e) || !f->has_fifo_dup_of)
+		if (!fd_fifo_mine(p, f, e) || !f->has_fifo_dup_of)
 			continue;
 		for (size_t j = 0; j < t->fd_count && !of; j++)
 			if (t->fds[j]->fd == f->fifo_dup_of)
@@ -253,10 +298,10 @@ static int fd_fifo_install(struct restore_proc *p, struct puppet *pp, const FdEn
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < t->fd_count; i++)
-		if (fd_fifo_same(t->fds[i], e) && !t->fds[i]->has_fifo_dup_of)
+		if (fd_fifo_mine(p, t->fds[i], e) && !t->fds[i]->has_fifo_dup_of)
 			r = fd_fifo_open(p, pp, t->fds[i], keeper);
 	for (size_t i = 0; r == 0 && i < t->fd_count; i++)
-		if (fd_fifo_same(t->fds[i], e) && t->fds[i]->has_fifo_dup_of)
+		if (fd_fifo_mine(p, t->fds[i], e) && t->fds[i]->has_fifo_dup_of)
 			r = fd_fifo_dup(p, pp, t->fds[i]);
 	return r;
 }
@@ -266,7 +311,7 @@ int restore_fd_fifo_one(struct restore_proc *p, struct puppet *pp, const FdEntry
 	struct stat st;
 	int keeper, r;
 
-	if (fd_fifo_done(p->img, e))
+	if (fd_fifo_done(p, e))
 		return 0;
 	r = fd_fifo_check_dups(p, e);
 	if (r < 0)

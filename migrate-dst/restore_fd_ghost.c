@@ -1,5 +1,5 @@
 /*
- * restore_fd_ghost: files carried whole in the image: memfds not mapped, deleted files.
+ * restore_fd_ghost: files carried whole in the image: memfds, deleted files.
  *
  * The first fd of a memfd (in image order) makes it here, in the restorer, with its name,
  * contents, size, offset and seals (sealing last: a write seal would refuse the contents);
@@ -10,6 +10,9 @@
  * opened once per fd of it with that fd's flags and offset, and unlinked before anyone else
  * can use it. Each fd gets its own open file description (the image cannot tell dup'd fds
  * from separate opens yet).
+ *
+ * One the process also maps (ghost_mapped) is the object its VMAs map, made by the layout:
+ * the fds open that one, so writes through either show through the other.
  */
 #include "restore_internal.h"
 
@@ -132,6 +135,41 @@ static int fd_ghost_memfd(const FdEntry *e, int *ret_fd)
 	return 0;
 }
 
+/*
+ * A memfd or deleted file the process also maps: the layout made it (restore_mm_ghost.c); one
+ * open file description of that very object, with e's flags and offset, at every fd of it.
+ */
+static int fd_ghost_mapped(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
+{
+	const struct image_task *t = p->img;
+	int obj = restore_mm_ghost_fd(p, e->dev, e->ino), fd, r = 0;
+	char self[64];
+
+	if (obj < 0)
+		return log_error_errno(-EINVAL, "pid %d: fd %u: %s is mapped, says the image, but no "
+				       "mapping of it is in the layout", p->pid, e->fd, e->path);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", obj);
+	fd = open(self, (int)(e->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
+	if (fd < 0)
+		return log_error_errno(-errno, "pid %d: fd %u: cannot reopen %s: %m", p->pid, e->fd,
+				       e->path);
+	if (lseek(fd, (off_t)e->pos, SEEK_SET) < 0)
+		r = log_error_errno(-errno, "pid %d: fd %u: cannot seek %s to %llu: %m", p->pid,
+				    e->fd, e->path, (unsigned long long)e->pos);
+	for (size_t i = 0; r == 0 && i < t->fd_count; i++) {
+		const FdEntry *f = t->fds[i];
+
+		if (!fd_ghost_same(f, e))
+			continue;
+		r = puppet_install_fd(pp, fd, (int)f->fd, f->cloexec);
+		if (r < 0)
+			log_error_errno(r, "pid %d: cannot put %s at fd %u: %s", p->pid, e->path,
+					f->fd, err_detail());
+	}
+	close(fd);
+	return r;
+}
+
 int restore_fd_ghost_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
 {
 	const struct image_task *t = p->img;
@@ -139,6 +177,8 @@ int restore_fd_ghost_one(struct restore_proc *p, struct puppet *pp, const FdEntr
 
 	if (fd_ghost_done(t, e))
 		return 0;
+	if (e->ghost_mapped)
+		return fd_ghost_mapped(p, pp, e);
 	if (e->kind == FD_KIND__FD_GHOST)
 		return fd_ghost_deleted(p, pp, e);
 	r = fd_ghost_memfd(e, &fd);

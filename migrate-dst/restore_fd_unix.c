@@ -17,6 +17,12 @@
  * migrated process left behind); anything else there refuses the restore. Files we bound
  * are removed again when the restore fails. Nothing needs the source host but an external
  * peer, so unix sockets also travel by live migration.
+ *
+ * In a tree (p->tree) the set is every socket of every process: the first process that holds
+ * one makes them all (a pair's ends may be in two processes, an end in several after a fork),
+ * and keeps them until the tree is done (restore_fd_unix.h); each process then installs its
+ * own fds from that set, and a description an earlier process holds comes by
+ * restore_tree_fd_copy instead, the same socket either way.
  */
 #include "restore_internal.h"
 
@@ -33,6 +39,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "restore_fd_unix.h"
 #include "sockdiag_unix.h"
 
 struct unix_sk {
@@ -139,19 +146,18 @@ static bool unix_mine(const struct restore_proc *p, const FdEntry *e)
 	return restore_fd_unix_is(e) && !restore_tree_fd_is_copy(p, e);
 }
 
-static int unix_set_build(struct unix_set *set, const struct restore_proc *p)
+/* Adds the unix sockets of t's fds that the set does not hold yet (by inode); mine: only
+ * those p makes itself (a process alone: not copies of an earlier process's description). */
+static void unix_set_add(struct unix_set *set, const struct image_task *t,
+			 const struct restore_proc *mine)
 {
-	const struct image_task *t = p->img;
-
-	set->s = calloc(t->fd_count ? t->fd_count : 1, sizeof(*set->s));
-	if (!set->s)
-		return -ENOMEM;
 	for (size_t i = 0; i < t->fd_count; i++) {
 		const FdEntry *e = t->fds[i];
 		struct unix_sk *s = &set->s[set->n];
 		char name[SOCKDIAG_UNIX_NAME_MAX + 16];
 
-		if (!unix_mine(p, e) || unix_index(set, e->unix_sk->inode) >= 0)
+		if (!restore_fd_unix_is(e) || (mine && !unix_mine(mine, e)) ||
+		    unix_index(set, e->unix_sk->inode) >= 0)
 			continue;
 		s->e = e;
 		s->u = e->unix_sk;
@@ -162,6 +168,25 @@ static int unix_set_build(struct unix_set *set, const struct restore_proc *p)
 			 name);
 		set->n++;
 	}
+}
+
+/* The sockets of p's image, or in a tree those of every live process of it (pstree order,
+ * then image order: a socket's record is its first holder's, which carries its data). */
+static int unix_set_build(struct unix_set *set, const struct restore_proc *p)
+{
+	const struct image_set *is = p->tree ? p->tree->set : NULL;
+	size_t room = p->img->fd_count;
+
+	for (size_t i = 0; is && i < is->task_count; i++)
+		room += is->tasks[i].fd_count;
+	set->s = calloc(room ? room : 1, sizeof(*set->s));
+	if (!set->s)
+		return -ENOMEM;
+	if (!is)
+		unix_set_add(set, p->img, p);
+	for (size_t i = 0; is && i < is->task_count; i++)
+		if (!restore_tree_is_zombie(&is->tasks[i]))
+			unix_set_add(set, &is->tasks[i], NULL);
 	for (size_t i = 0; i < set->n; i++) {
 		struct unix_sk *s = &set->s[i];
 
@@ -498,25 +523,33 @@ static int unix_install(struct restore_proc *p, struct puppet *pp, struct unix_s
 	return 0;
 }
 
+/* Every socket of the set made, filled, connected and set up (nothing installed yet). */
+static int unix_make_all(struct unix_set *set, pid_t pid)
+{
+	int r = unix_make_pairs(set);
+
+	if (r == 0)
+		r = unix_make_others(set);
+	if (r == 0)
+		r = unix_fill(set);
+	if (r == 0)
+		r = unix_connect(set);
+	for (size_t i = 0; r == 0 && i < set->n; i++) {
+		r = unix_options_one(set, &set->s[i]);
+		if (r < 0)
+			log_error_errno(r, "pid %d: fd %u: cannot set the options of the %s: %s",
+					pid, set->s[i].e->fd, set->s[i].what, strerror(-r));
+	}
+	return r;
+}
+
 static int unix_restore_all(struct restore_proc *p, struct puppet *pp)
 {
 	struct unix_set set = { .pid = p->pid };
 	int r = unix_set_build(&set, p);
 
 	if (r == 0)
-		r = unix_make_pairs(&set);
-	if (r == 0)
-		r = unix_make_others(&set);
-	if (r == 0)
-		r = unix_fill(&set);
-	if (r == 0)
-		r = unix_connect(&set);
-	for (size_t i = 0; r == 0 && i < set.n; i++) {
-		r = unix_options_one(&set, &set.s[i]);
-		if (r < 0)
-			log_error_errno(r, "pid %d: fd %u: cannot set the options of the %s: %s",
-					p->pid, set.s[i].e->fd, set.s[i].what, strerror(-r));
-	}
+		r = unix_make_all(&set, p->pid);
 	if (r == 0)
 		r = unix_install(p, pp, &set);
 	if (r == 0)
@@ -526,6 +559,46 @@ static int unix_restore_all(struct restore_proc *p, struct puppet *pp)
 	return r;
 }
 
+/*
+ * A tree: the first process with a unix socket of its own makes every socket of the tree (a
+ * pair's ends may live in different processes), and the set stays here, ours, until
+ * restore_fd_unix_tree_fini: each process installs its own fds from it, as restore_fd_pipe.c
+ * does with the pipes of the tree. One tree is restored at a time per restorer process.
+ */
+static struct unix_tree_set {
+	const struct restore_tree_ctx *tree; /* whose sockets set holds, or NULL */
+	struct unix_set set;
+} unix_tree;
+
+void restore_fd_unix_tree_fini(const struct restore_tree_ctx *tree, bool failed)
+{
+	if (!unix_tree.tree || unix_tree.tree != tree)
+		return;
+	unix_set_free(&unix_tree.set, failed);
+	unix_tree.tree = NULL;
+}
+
+static int unix_restore_tree(struct restore_proc *p, struct puppet *pp)
+{
+	int r = 0;
+
+	if (unix_tree.tree != p->tree) {
+		restore_fd_unix_tree_fini(unix_tree.tree, false); /* a tree restored before */
+		memset(&unix_tree, 0, sizeof(unix_tree));
+		unix_tree.set.pid = p->pid;
+		r = unix_set_build(&unix_tree.set, p);
+		if (r == 0)
+			r = unix_make_all(&unix_tree.set, p->pid);
+		if (r < 0) {
+			unix_set_free(&unix_tree.set, true);
+			return r;
+		}
+		unix_tree.tree = p->tree;
+		log_debug("pid %d: the %zu unix sockets of the tree made", p->pid, unix_tree.set.n);
+	}
+	return unix_install(p, pp, &unix_tree.set);
+}
+
 int restore_fd_unix_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
 {
 	const struct image_task *t = p->img;
@@ -533,5 +606,5 @@ int restore_fd_unix_one(struct restore_proc *p, struct puppet *pp, const FdEntry
 	for (size_t i = 0; i < t->fd_count && t->fds[i] != e; i++)
 		if (unix_mine(p, t->fds[i]))
 			return 0; /* made with the first unix socket of the image */
-	return unix_restore_all(p, pp);
+	return p->tree ? unix_restore_tree(p, pp) : unix_restore_all(p, pp);
 }

@@ -261,6 +261,8 @@ int restore_files_run(struct restore_proc *p)
 
 	for (size_t i = 0; r == 0 && i < p->img->fd_count; i++)
 		r = files_fd(p, pp, p->img->fds[i]);
+	/* The mapped memfds and deleted files are the puppet's now: mapped, and opened by its fds. */
+	restore_mm_ghost_forget(p);
 	if (r == 0)
 		r = restore_fd_event_epoll(p, pp, p->img->fds, p->img->fd_count);
 	if (r == 0)

@@ -47,6 +47,7 @@ struct restore_vma {
 	uint32_t madv;
 	int kind; /* VmaKind */
 	char *path; /* owned, or NULL */
+	bool deleted; /* a file VMA of a memfd or deleted file: mapped from restore_mm_ghost.c */
 };
 
 /* A pipe of the tree made by us: our ends, kept until every holder has its own (restore.c
@@ -156,6 +157,20 @@ int restore_fd_event_epoll(struct restore_proc *p, struct puppet *pp, FdEntry *c
  * and unread data; the first of its fds installs them all, the others are then no-ops. */
 bool restore_fd_pipe_is(const FdEntry *e);
 int restore_fd_pipe_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+/* restore_mm_ghost.c: the memfds and deleted files that VMAs map (VmaEntry.ghost_*), one
+ * object per dev/ino of the image (for every process of it), made (or refilled) by us before
+ * the layout maps them and sealed after; kept open by us until restore_mm_ghost_forget(p) of
+ * the process that made it (until we exit when other members map it too: ghost_shared).
+ * check: -EINVAL naming a deleted-file VMA whose object is not in vmas. */
+int restore_mm_ghost_check(VmaEntry *const *vmas, size_t n) RESTORE_WUR;
+int restore_mm_ghost_sync(struct restore_proc *p, VmaEntry *const *vmas, size_t n) RESTORE_WUR;
+int restore_mm_ghost_seal(struct restore_proc *p) RESTORE_WUR;
+/* The object of v opened by the puppet (for mmap; the caller closes it there). */
+int restore_mm_ghost_open(struct restore_proc *p, const struct restore_vma *v,
+			  int *ret_fd) RESTORE_WUR;
+/* Our fd of the object the image knows as dev/ino, or -ENOENT. */
+int restore_mm_ghost_fd(const struct restore_proc *p, uint64_t dev, uint64_t ino);
+void restore_mm_ghost_forget(const struct restore_proc *p);
 /* restore_fd_ghost.c: a memfd made by us from the image (name, contents, offset, seals); the
  * first of its fds installs them all, the others are then no-ops. */
 bool restore_fd_ghost_is(const FdEntry *e);
@@ -178,6 +193,14 @@ int restore_fd_fifo_one(struct restore_proc *p, struct puppet *pp, const FdEntry
 bool restore_fd_pty_is(const FdEntry *e);
 int restore_fd_pty_check(const FdEntry *e) RESTORE_WUR;
 int restore_fd_pty_one(struct restore_proc *p, struct puppet *pp, const FdEntry *e) RESTORE_WUR;
+/* restore_fd_pty.c, a tree's pairs that are controlling terminals (PstreeEntry.pty_ctty), by
+ * restore_tree.c: tree_check refuses (logged) what cannot be rebuilt, before anything is made;
+ * session, right after the setsid of p (of set), before it forks: its pair made and kept (blank
+ * when set has no fd records yet), and taken with TIOCSCTTY; tree_fini, once every process
+ * holds its ends: our copies closed. */
+int restore_fd_pty_tree_check(const struct image_set *set, const struct restore_opts *opts) RESTORE_WUR;
+int restore_fd_pty_session(struct restore_proc *p, const struct image_set *set) RESTORE_WUR;
+void restore_fd_pty_tree_fini(void);
 /* restore_fd_lock.c: the file locks of fds (FdEntry.locks), taken again through their fds,
  * which must all exist already. */
 int restore_fd_lock_run(struct restore_proc *p, struct puppet *pp, FdEntry **fds,

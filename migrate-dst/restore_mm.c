@@ -199,9 +199,8 @@ static int vma_copy(const VmaEntry *e, struct restore_vma *v)
 	if (vma_is_file(v->kind) && !e->path)
 		return err_setf(-EINVAL, "layout: file VMA 0x%llx without a path",
 				(unsigned long long)e->start);
-	if (vma_is_file(v->kind) && e->has_file_deleted && e->file_deleted)
-		return err_setf(-ENOENT, "mapping 0x%llx of %s: the file was deleted before the "
-				"dump: not supported", (unsigned long long)e->start, e->path);
+	/* Its object is in the layout (restore_mm_ghost_check) and mapped from there. */
+	v->deleted = vma_is_file(v->kind) && e->has_file_deleted && e->file_deleted;
 	if (e->path && !(v->path = strdup(e->path)))
 		return err_setf(-ENOMEM, "layout: out of memory");
 	return 0;
@@ -337,7 +336,7 @@ static int mm_map_piece(struct restore_proc *p, const struct restore_vma *v, uin
 	long rv;
 
 	if (vma_is_file(v->kind)) {
-		r = mm_open_file(p, v, &fd);
+		r = v->deleted ? restore_mm_ghost_open(p, v, &fd) : mm_open_file(p, v, &fd);
 		if (r < 0)
 			return r;
 		flags |= v->kind == VMA_KIND__VMA_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
@@ -548,10 +547,16 @@ int restore_proc_set_layout(struct restore_proc *p, VmaEntry *const *vmas, size_
 	int r = layout_check_reset(reset, n_reset);
 
 	if (r == 0)
+		r = restore_mm_ghost_check(vmas, n);
+	if (r == 0)
 		r = layout_build(vmas, n, &nl, &nn);
 	if (r < 0)
 		return log_error_errno(r, "pid %d: %s", p->pid, err_detail());
-	r = layout_apply(p, nl, nn, reset, n_reset);
+	r = restore_mm_ghost_sync(p, vmas, n);
+	if (r == 0)
+		r = layout_apply(p, nl, nn, reset, n_reset);
+	if (r == 0)
+		r = restore_mm_ghost_seal(p);
 	if (r < 0) {
 		layout_free(nl, nn);
 		return r;

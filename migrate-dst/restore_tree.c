@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "restore_fd_unix.h"
 #include "log.h"
 
 bool restore_tree_is_zombie(const struct image_task *t)
@@ -50,6 +51,8 @@ int restore_tree_check(const struct image_set *set, const struct restore_opts *o
 	const PstreeEntry *root = set->tasks[0].pstree;
 
 	(void)opts;
+	if (restore_fd_pty_tree_check(set, opts) < 0) /* controlling terminals of sessions */
+		return -ENOTSUP;
 	for (size_t i = 1; i < set->task_count; i++) {
 		const PstreeEntry *ps = set->tasks[i].pstree, *leader;
 		size_t pi;
@@ -124,6 +127,8 @@ static int tree_create_members(const struct image_set *set, const struct restore
 		r = restore_proc_create_child(procs[pi], ps, opts, &procs[i]);
 		if (r == 0)
 			r = tree_own_session(procs[i]);
+		if (r == 0) /* a pty as its terminal: before it forks, for its children to inherit */
+			r = restore_fd_pty_session(procs[i], set);
 	}
 	return r;
 }
@@ -140,6 +145,8 @@ int restore_tree_create(const struct image_set *set, const struct restore_opts *
 		r = restore_proc_create(set->tasks[0].pstree, opts, &procs[0]);
 	if (r == 0)
 		r = tree_own_session(procs[0]);
+	if (r == 0)
+		r = restore_fd_pty_session(procs[0], set);
 	if (r == 0)
 		r = tree_create_members(set, opts, procs);
 	for (size_t i = 1; r == 0 && i < set->task_count; i++)
@@ -256,6 +263,8 @@ int restore_tree_pipe_keep(struct restore_tree_ctx *c, uint64_t ino, const int e
 
 void restore_tree_ctx_fini(struct restore_tree_ctx *c)
 {
+	restore_fd_pty_tree_fini();
+	restore_fd_unix_tree_fini(c, false); /* the unix sockets of the tree (restore_fd_unix.h) */
 	for (size_t i = 0; i < c->nr_pipes; i++) {
 		close(c->pipes[i].ends[0]);
 		close(c->pipes[i].ends[1]);

@@ -335,6 +335,9 @@ static int session_go_resume(struct session *s, const WireGo *m)
 	r = session_net_go(s, m);
 	if (r < 0)
 		return r;
+	r = session_tree_resume(s); /* a tree: the others first, as restore_run does */
+	if (r < 0)
+		return r;
 	server_log_clear_error();
 	r = restore_proc_resume(s->proc);
 	if (r < 0)
@@ -352,6 +355,7 @@ static int session_on_go(struct session *s, const WireGo *m)
 	if (r < 0) {
 		/* Never resumed: killing it (quietly) leaves the source the one copy. */
 		session_net_undo(s);
+		session_tree_kill(s); /* a tree: the others too, even if they ran already */
 		restore_proc_abort(s->proc);
 		v.message = s->fail.message;
 		v.has_error = true;
@@ -360,6 +364,7 @@ static int session_on_go(struct session *s, const WireGo *m)
 		s->peer_gone = true; /* the Verdict says it all */
 	} else {
 		s->resumed = true;
+		session_tree_outcome(s, false); /* a tree: its socket files stay */
 		s->resume_ns = session_now_ns() - t0;
 		v.ok = true;
 	}
@@ -489,6 +494,7 @@ static void session_signals(void)
 
 static void session_fini(struct session *s)
 {
+	session_tree_fini(s); /* the others of a tree, children first; the root stays */
 	if (s->proc && !s->resumed)
 		session_net_undo(s); /* the puppet dies quietly, nothing claimed stays */
 	session_net_fini(s);

@@ -57,7 +57,10 @@ bool session_fsm_allowed(enum session_state s, unsigned int type)
 		return true;
 	if (s == SESSION_PAGES && type == WIRE_PAGE_BATCH)
 		return true;
-	if (s == SESSION_RECORDS && type == WIRE_IMAGE_RECORD)
+	/* A tree: each process's Layout and pages in a round, each one's Residency. */
+	if (s == SESSION_PAGES && type == WIRE_LAYOUT)
+		return true;
+	if (s == SESSION_RECORDS && (type == WIRE_IMAGE_RECORD || type == WIRE_RESIDENCY))
 		return true;
 	return type != 0 && type == session_fsm_expected(s);
 }
@@ -68,11 +71,11 @@ enum session_state session_fsm_next(enum session_state s, unsigned int type, boo
 		return SESSION_DONE;
 	switch (s) {
 	case SESSION_PAGES:
-		if (type == WIRE_PAGE_BATCH)
+		if (type == WIRE_PAGE_BATCH || type == WIRE_LAYOUT)
 			return s;
 		return final ? SESSION_RESIDENCY : SESSION_LAYOUT;
 	case SESSION_RECORDS:
-		return type == WIRE_IMAGE_RECORD ? s : SESSION_GO;
+		return type == WIRE_IMAGE_RECORD || type == WIRE_RESIDENCY ? s : SESSION_GO;
 	case SESSION_GO:
 		return SESSION_DONE;
 	default:

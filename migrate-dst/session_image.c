@@ -35,13 +35,21 @@ static int session_record_check(struct session *s, const WireImageRecord *m)
 {
 	bool global = m->kind == IMAGE_INVENTORY || m->kind == IMAGE_PSTREE || m->kind == IMAGE_IPC;
 	void *slot = NULL;
+	int r;
+
+	/* A tree: the process a record is of comes into the session's fields. */
+	if (s->nr_members && !global) {
+		r = session_member_select(s, m->pid, "ImageRecord");
+		if (r < 0)
+			return r;
+	}
 
 	switch (m->kind) {
 	case IMAGE_INVENTORY:
 		slot = s->inv;
 		break;
 	case IMAGE_PSTREE:
-		slot = s->pstree;
+		slot = s->nr_members ? NULL : s->pstree; /* a tree's: session_tree_on_pstree */
 		break;
 	case IMAGE_CORE:
 		slot = s->core;
@@ -56,13 +64,18 @@ static int session_record_check(struct session *s, const WireImageRecord *m)
 	case IMAGE_IPC:
 		if (s->ipc_count >= SESSION_MAX_FDS)
 			return session_record_bad(s, m, "too many System V objects");
+		if (s->nr_members) { /* the root makes them (session_tree.c) */
+			r = session_tree_ipc_select(s);
+			if (r < 0)
+				return r;
+		}
 		break;
 	default:
 		return session_record_bad(s, m, "not a kind that travels (pages come as pages)");
 	}
 	if (slot)
 		return session_record_bad(s, m, "sent twice (one process per session)");
-	if (global ? m->pid != 0 : m->pid != s->pid)
+	if (global ? m->pid != 0 : m->pid != session_member_pid(s))
 		return session_record_bad(s, m, "not a record of this session's process");
 	if (s->record_bytes + m->record.len > SESSION_MAX_RECORD_BYTES)
 		return session_record_bad(s, m, "the records are over this session's limit");
@@ -130,6 +143,8 @@ int session_on_record(struct session *s, const WireImageRecord *m)
 		s->inv = (InventoryEntry *)rec;
 		return 0;
 	case IMAGE_PSTREE:
+		if (s->nr_members)
+			return session_tree_on_pstree(s, (PstreeEntry *)rec);
 		s->pstree = (PstreeEntry *)rec;
 		return 0;
 	case IMAGE_CORE:
@@ -218,17 +233,14 @@ static int session_image_rename(struct session *s, char *path, size_t size)
 	return err_setf(-EEXIST, "too many image directories of pid %u this second", s->pid);
 }
 
-static int session_image_records(struct session *s, struct image_dir *d)
+/* core, mm and files of the process the session's fields hold (a tree's: the member loaded). */
+int session_image_proc_records(struct session *s, struct image_dir *d)
 {
-	pid_t pid = (pid_t)s->pid;
+	pid_t pid = (pid_t)session_member_pid(s);
 	struct image_file *f = NULL;
 	int r;
 
-	r = image_write_single(d, IMAGE_INVENTORY, 0, &s->inv->base);
-	if (r == 0)
-		r = image_write_single(d, IMAGE_PSTREE, 0, &s->pstree->base);
-	if (r == 0)
-		r = image_write_single(d, IMAGE_CORE, pid, &s->core->base);
+	r = image_write_single(d, IMAGE_CORE, pid, &s->core->base);
 	if (r == 0)
 		r = image_write_single(d, IMAGE_MM, pid, &s->mm->base);
 	if (r == 0)
@@ -240,6 +252,25 @@ static int session_image_records(struct session *s, struct image_dir *d)
 
 		if (r == 0)
 			r = r2;
+	}
+	return r;
+}
+
+/* The records of one process, or (session_tree_images) of a tree; then ipc.img. */
+static int session_image_records(struct session *s, struct image_dir *d)
+{
+	struct image_file *f = NULL;
+	int r;
+
+	r = image_write_single(d, IMAGE_INVENTORY, 0, &s->inv->base);
+	if (r == 0 && s->nr_members) {
+		r = session_tree_images(s, d);
+	} else if (r == 0) {
+		r = image_write_single(d, IMAGE_PSTREE, 0, &s->pstree->base);
+		if (r == 0)
+			r = session_image_proc_records(s, d);
+		if (r == 0)
+			r = session_image_pages(s, d);
 	}
 	if (r == 0 && s->inv->has_ipc_ns && s->inv->ipc_ns) {
 		f = NULL;
@@ -306,21 +337,21 @@ static int session_image_vmas(struct session *s, struct page_writer *w, int mem,
 	return r;
 }
 
-static int session_image_pages(struct session *s, struct image_dir *d)
+int session_image_pages(struct session *s, struct image_dir *d)
 {
 	struct page_writer *w = NULL;
 	uint8_t *buf = malloc(SESSION_IMAGE_CHUNK);
 	char path[64];
 	int mem, r, r2;
 
-	snprintf(path, sizeof(path), "/proc/%u/mem", s->pid);
+	snprintf(path, sizeof(path), "/proc/%u/mem", session_member_pid(s));
 	mem = open(path, O_RDONLY | O_CLOEXEC);
 	if (mem < 0 || !buf) {
 		r = mem < 0 ? err_setf(-errno, "cannot open %s: %s", path, strerror(errno))
 			    : -ENOMEM;
 		goto out;
 	}
-	r = page_writer_open(d, (pid_t)s->pid, &w);
+	r = page_writer_open(d, (pid_t)session_member_pid(s), &w);
 	if (r == 0)
 		r = session_image_vmas(s, w, mem, buf);
 	r2 = page_writer_close(w);
@@ -367,8 +398,6 @@ static void session_images_write(struct session *s)
 		r = image_dir_open(&d, path, false);
 	if (r == 0)
 		r = session_image_records(s, &d);
-	if (r == 0)
-		r = session_image_pages(s, &d);
 	image_dir_close(&d);
 	if (r < 0) {
 		log_warn("pid %u: cannot write its image directory: %s (the migration goes on)",
@@ -424,13 +453,19 @@ int session_on_commit(struct session *s, const WireCommit *m)
 	uint64_t t0 = session_now_ns();
 	int r;
 
-	r = session_task(s, &t);
-	if (r < 0)
-		return r;
-	server_log_clear_error();
-	r = restore_proc_finish(s->proc, &t, &s->ropts);
-	if (r < 0)
-		return session_fail_restore(s, r, "cannot complete the process");
+	if (s->nr_members) {
+		r = session_tree_commit(s); /* every member; the root loaded after */
+		if (r < 0)
+			return r;
+	} else {
+		r = session_task(s, &t);
+		if (r < 0)
+			return r;
+		server_log_clear_error();
+		r = restore_proc_finish(s->proc, &t, &s->ropts);
+		if (r < 0)
+			return session_fail_restore(s, r, "cannot complete the process");
+	}
 	s->finish_ns = session_now_ns() - t0;
 	r = session_commit_net(s, m);
 	if (r < 0)

@@ -20,6 +20,12 @@
  *	failure before the process runs: session_net_undo() (back in repair mode, claims
  *	undone), then the puppet is killed: a socket closed in repair mode sends nothing.
  *
+ * A tree (session_tree.c): every member's sockets, each member's records as session_net_proc
+ * finds them; a socket several members share is made once and given to the others
+ * (restore_tree_fd_copy) by restore_proc_finish, so holding, checking and releasing here
+ * need nothing more. session_tree_kill after session_net_undo: our copies keep the sockets,
+ * in repair mode, beyond the members' deaths, and close them quietly.
+ *
  * Why the addresses are claimed at Go and not before Ready: a connection restored here
  * still acknowledges what reaches it, repair mode or not (see tcp_repair.h). Were the
  * address here before Go, a peer's data could be acknowledged by a copy that an Abort then
@@ -72,12 +78,39 @@ static bool session_net_is_established(const FdEntry *e)
 	       e->inet->state == SESSION_TCP_ESTABLISHED;
 }
 
+/* The processes whose files records session_net_proc() gives: 1, or a tree's members. */
+static size_t session_net_nr_procs(const struct session *s)
+{
+	return s->nr_members ? s->nr_members : 1;
+}
+
+/* Process i's files records and pid (a tree's member i; the loaded one's are the session's). */
+static void session_net_proc(const struct session *s, size_t i, FdEntry *const **ret_fds,
+			     size_t *ret_n, uint32_t *ret_pid)
+{
+	if (!s->nr_members || i == s->loaded) {
+		*ret_fds = s->fds;
+		*ret_n = s->fd_count;
+	} else {
+		*ret_fds = s->members[i].fds;
+		*ret_n = s->members[i].fd_count;
+	}
+	*ret_pid = s->nr_members ? s->members[i].pid : s->pid;
+}
+
 unsigned int session_net_count(const struct session *s)
 {
 	unsigned int n = 0;
 
-	for (size_t i = 0; i < s->fd_count; i++)
-		n += session_net_is_inet(s->fds[i]);
+	for (size_t p = 0; p < session_net_nr_procs(s); p++) {
+		FdEntry *const *fds;
+		size_t count;
+		uint32_t pid;
+
+		session_net_proc(s, p, &fds, &count, &pid);
+		for (size_t i = 0; i < count; i++)
+			n += session_net_is_inet(fds[i]);
+	}
 	return n;
 }
 
@@ -134,8 +167,8 @@ static bool session_net_is_conn(int fd, const TcpSocketEntry *e)
 	return false;
 }
 
-/* One restored connection: our copy in n->held, in repair mode. */
-static int session_net_hold_one(struct session *s, int pidfd, const FdEntry *e)
+/* One restored connection of pid: our copy in n->held, in repair mode. */
+static int session_net_hold_one(struct session *s, uint32_t pid, int pidfd, const FdEntry *e)
 {
 	struct session_net *n = &s->net;
 	int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)e->fd, 0), r;
@@ -143,12 +176,12 @@ static int session_net_hold_one(struct session *s, int pidfd, const FdEntry *e)
 	if (fd < 0)
 		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_RESTORE, -errno,
 				    "cannot reach the restored socket fd %u of pid %u: %s", e->fd,
-				    s->pid, strerror(errno));
+				    pid, strerror(errno));
 	if (!session_net_is_conn(fd, e->inet)) {
 		close(fd);
 		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_RESTORE, -EBADF,
 				    "fd %u of the restored pid %u is not its connection", e->fd,
-				    s->pid);
+				    pid);
 	}
 	n->held[n->nr_held++] = fd;
 	r = session_net_repair(fd, 1);
@@ -156,35 +189,58 @@ static int session_net_hold_one(struct session *s, int pidfd, const FdEntry *e)
 		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_RESTORE, r,
 				    "cannot hold the restored connection fd %u of pid %u in repair "
 				    "mode until Go: %s",
-				    e->fd, s->pid, strerror(-r));
+				    e->fd, pid, strerror(-r));
 	return 0;
 }
 
+/* The established connections of process p (session_net_proc), held. */
+static int session_net_hold_proc(struct session *s, size_t p)
+{
+	FdEntry *const *fds;
+	size_t count;
+	uint32_t pid;
+	int pidfd = -1, r = 0;
+
+	session_net_proc(s, p, &fds, &count, &pid);
+	for (size_t i = 0; r == 0 && i < count; i++) {
+		if (!session_net_is_established(fds[i]))
+			continue;
+		if (pidfd < 0)
+			pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+		if (pidfd < 0)
+			return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_INTERNAL, -errno,
+					    "pidfd_open of pid %u: %s", pid, strerror(errno));
+		r = session_net_hold_one(s, pid, pidfd, fds[i]);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return r;
+}
+
 /*
- * A copy of every established connection of the puppet, in repair mode. The engine leaves
- * them so already (restore_files.c); setting it again costs nothing and keeps this file's
- * promise whatever the engine does. The copies take them out at Go.
+ * A copy of every established connection of the puppet (of every member of a tree), in
+ * repair mode. The engine leaves them so already (restore_files.c); setting it again costs
+ * nothing and keeps this file's promise whatever the engine does. The copies take them out
+ * at Go. A connection two members share is held twice: the second copy's way out of repair
+ * at Go finds it out already (tcp_repair_resume does nothing then).
  */
 int session_net_hold(struct session *s)
 {
 	struct session_net *n = &s->net;
-	int pidfd, r = 0;
+	int r = 0;
 
 	n->sockets = session_net_count(s);
 	if (!n->sockets)
 		return 0;
-	n->held = calloc(s->fd_count, sizeof(*n->held));
+	n->held = calloc(n->sockets, sizeof(*n->held));
 	if (!n->held)
 		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_INTERNAL, -ENOMEM,
 				    "out of memory");
-	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)s->pid, 0);
-	if (pidfd < 0)
-		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_INTERNAL, -errno,
-				    "pidfd_open of pid %u: %s", s->pid, strerror(errno));
-	for (size_t i = 0; r == 0 && i < s->fd_count; i++)
-		if (session_net_is_established(s->fds[i]))
-			r = session_net_hold_one(s, pidfd, s->fds[i]);
-	close(pidfd);
+	for (size_t p = 0; r == 0 && p < session_net_nr_procs(s); p++)
+		r = session_net_hold_proc(s, p);
+	if (r == 0 && s->nr_members && n->nr_held)
+		log_debug("pid %u: %zu restored connections of the tree held in repair mode",
+			  s->pid, n->nr_held);
 	return r;
 }
 
@@ -247,19 +303,20 @@ int session_net_route_dev(const struct ipmove_addr *a, char *ifname)
 	return r < 0 ? -ENETUNREACH : 0;
 }
 
-static int session_net_addr_fail(struct session *s, int r, const FdEntry *e,
+static int session_net_addr_fail(struct session *s, int r, uint32_t pid, const FdEntry *e,
 				 const struct ipmove_addr *a, const char *why, const char *hint)
 {
 	char text[INET6_ADDRSTRLEN];
 
 	ipmove_addr_format(a, text, sizeof(text));
 	return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_RESTORE, r,
-			    "socket fd %u of pid %u is bound to %s, %s%s", e->fd, s->pid, text, why,
+			    "socket fd %u of pid %u is bound to %s, %s%s", e->fd, pid, text, why,
 			    hint);
 }
 
-/* One socket's local address against what Commit asked (owned, or claimable at Go). */
-static int session_net_check_one(struct session *s, const FdEntry *e)
+/* One socket of pid: its local address against what Commit asked (owned, or claimable at
+ * Go). */
+static int session_net_check_one(struct session *s, uint32_t pid, const FdEntry *e)
 {
 	struct ipmove_addr a;
 	char ifname[IF_NAMESIZE];
@@ -269,26 +326,26 @@ static int session_net_check_one(struct session *s, const FdEntry *e)
 		return 0;
 	r = ipmove_owns(-1, &a);
 	if (r < 0)
-		return session_net_addr_fail(s, r, e, &a,
+		return session_net_addr_fail(s, r, pid, e, &a,
 					     "and this host cannot tell whether "
 					     "it has it: ",
 					     err_detail());
 	if (!s->net.move_ip && r == 0)
-		return session_net_addr_fail(s, -EADDRNOTAVAIL, e, &a,
+		return session_net_addr_fail(s, -EADDRNOTAVAIL, pid, e, &a,
 					     "which no interface of this host has",
 					     ": migrate with --move-ip to bring it along, or "
 					     "assign it here first");
 	if (!s->net.move_ip)
 		return 0;
 	if (r == 1)
-		return session_net_addr_fail(s, -EEXIST, e, &a, "which this host has already",
+		return session_net_addr_fail(s, -EEXIST, pid, e, &a, "which this host has already",
 					     ": --move-ip would put it on two hosts; migrate "
 					     "without --move-ip if both are meant to have it");
 	if (s->opts->move_ip_dev)
 		return 0;
 	r = session_net_route_dev(&a, ifname);
 	if (r < 0)
-		return session_net_addr_fail(s, r, e, &a,
+		return session_net_addr_fail(s, r, pid, e, &a,
 					     "and no interface of this host "
 					     "routes to it",
 					     ": start migrate-dst with "
@@ -305,9 +362,16 @@ int session_net_check(struct session *s)
 		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_RESTORE, -ENODEV,
 				    "--move-ip-dev %s: no such interface here",
 				    s->opts->move_ip_dev);
-	for (size_t i = 0; r == 0 && i < s->fd_count; i++)
-		if (session_net_is_inet(s->fds[i]))
-			r = session_net_check_one(s, s->fds[i]);
+	for (size_t p = 0; r == 0 && p < session_net_nr_procs(s); p++) {
+		FdEntry *const *fds;
+		size_t count;
+		uint32_t pid;
+
+		session_net_proc(s, p, &fds, &count, &pid);
+		for (size_t i = 0; r == 0 && i < count; i++)
+			if (session_net_is_inet(fds[i]))
+				r = session_net_check_one(s, pid, fds[i]);
+	}
 	s->net.check_ns = session_now_ns() - t0;
 	return r;
 }

@@ -101,14 +101,6 @@ const VmaEntry *session_layout_find(const WireLayout *l, uint64_t addr)
 	return NULL;
 }
 
-static int session_check_pid(struct session *s, uint32_t pid, const char *what)
-{
-	if (pid != s->pid)
-		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_PROTOCOL, -EPROTO,
-				    "%s: pid %u, this session restores pid %u", what, pid, s->pid);
-	return 0;
-}
-
 int session_on_start(struct session *s, const WireStart *m)
 {
 	WireStartOk ok = WIRE_START_OK__INIT;
@@ -126,8 +118,9 @@ int session_on_start(struct session *s, const WireStart *m)
 				    m->inventory->root_pid, m->pstree->pid);
 	s->pid = m->pstree->pid;
 	s->want_images = m->has_want_images && m->want_images;
-	log_info("pid %u (%zu thread%s) is coming: creating its blank process", s->pid,
-		 m->pstree->n_threads, m->pstree->n_threads == 1 ? "" : "s");
+	log_info("pid %u (%zu thread%s) is coming: creating its blank process%s", s->pid,
+		 m->pstree->n_threads, m->pstree->n_threads == 1 ? "" : "s",
+		 m->n_members ? " and those of its tree" : "");
 	if (s->want_images && !s->opts->images_dir)
 		log_warn("the source asks for an image directory, but this daemon runs without "
 			 "--images-dir: none is written");
@@ -135,9 +128,15 @@ int session_on_start(struct session *s, const WireStart *m)
 	 * asked, so the engine may restore them. */
 	s->ropts.tcp_established = true;
 	server_log_clear_error();
-	r = restore_proc_create(m->pstree, &s->ropts, &s->proc);
-	if (r < 0)
-		return session_fail_restore(s, r, "cannot create the process");
+	if (m->n_members) {
+		r = session_tree_start(s, m); /* the whole tree, each child in its parent */
+		if (r < 0)
+			return r;
+	} else {
+		r = restore_proc_create(m->pstree, &s->ropts, &s->proc);
+		if (r < 0)
+			return session_fail_restore(s, r, "cannot create the process");
+	}
 	ok.pid = s->pid;
 	ok.has_create_ns = true;
 	ok.create_ns = session_now_ns() - t0;
@@ -148,10 +147,14 @@ int session_on_layout(struct session *s, WireLayout *m)
 {
 	struct restore_range *reset = NULL;
 	uint64_t t0 = session_now_ns();
-	int r = session_check_pid(s, m->pid, "Layout");
+	int r = session_member_select(s, m->pid, "Layout");
 
-	s->layout_at_ns = t0;
-	s->round_apply_ns = 0;
+	/* A tree's round holds a Layout per process: the round starts with the first. */
+	if (s->state != SESSION_PAGES) {
+		s->layout_at_ns = t0;
+		s->round_apply_ns = 0;
+		s->last_layout_ns = 0;
+	}
 	if (r == 0 && m->n_reset) {
 		reset = calloc(m->n_reset, sizeof(*reset));
 		if (!reset)
@@ -174,8 +177,9 @@ int session_on_layout(struct session *s, WireLayout *m)
 	if (s->layout)
 		protobuf_c_message_free_unpacked(&s->layout->base, NULL);
 	s->layout = m;
-	s->last_layout_ns = session_now_ns() - t0;
-	s->round_apply_ns += s->last_layout_ns;
+	t0 = session_now_ns() - t0; /* what applying it took */
+	s->last_layout_ns += t0;
+	s->round_apply_ns += t0;
 	return 0;
 }
 
@@ -275,7 +279,7 @@ int session_on_pages(struct session *s, const struct wire_frame *f)
 	if (r < 0)
 		return session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_PROTOCOL, r,
 				    "malformed frame: %s", err_detail());
-	r = session_check_pid(s, p.pid, "PageBatch");
+	r = session_member_select(s, p.pid, "PageBatch");
 	if (r == 0 && p.round != s->round)
 		r = session_fail(s, WIRE_ABORT_REASON__WIRE_ABORT_PROTOCOL, -EPROTO,
 				 "PageBatch of round %u during round %u", p.round, s->round);
@@ -308,6 +312,7 @@ int session_on_round_end(struct session *s, const WireRoundEnd *m)
 	if (m->round == 0)
 		session_fault_point(s, "after-round0");
 	if (final) {
+		session_fault_point(s, "final-round");
 		/* The layout's time goes with the residency's in Ready (layout_ns). */
 		s->final_at_ns = s->layout_at_ns;
 		s->final_layout_ns = s->last_layout_ns;
@@ -324,7 +329,7 @@ int session_on_residency(struct session *s, WireResidency *m)
 {
 	struct restore_range *res = NULL;
 	uint64_t t0 = session_now_ns();
-	int r = session_check_pid(s, m->pid, "Residency");
+	int r = session_member_select(s, m->pid, "Residency");
 
 	if (r == 0 && m->n_resident) {
 		res = calloc(m->n_resident, sizeof(*res));
@@ -345,6 +350,8 @@ int session_on_residency(struct session *s, WireResidency *m)
 		protobuf_c_message_free_unpacked(&m->base, NULL);
 		return r;
 	}
+	if (s->residency) /* a second one for this process: the last one counts */
+		protobuf_c_message_free_unpacked(&s->residency->base, NULL);
 	s->residency = m;
 	s->final_layout_ns += session_now_ns() - t0;
 	return 0;

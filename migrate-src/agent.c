@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent_internal.h"
 #include "err.h"
@@ -28,6 +29,10 @@
 /* The parts of the freeze window that are not pages (state, restore finish,
  * resume), for the convergence rule until measured: a few ms each here. */
 #define AGENT_FIXED_COST_NS (20ULL * 1000000ULL)
+
+/* Attempts at a tree that keeps changing during pre-copy (agent_run). */
+#define AGENT_TREE_TRIES 3
+#define AGENT_TREE_RETRY_PAUSE_US 200000
 
 static volatile sig_atomic_t agent_signal;
 
@@ -126,16 +131,26 @@ static int agent_prepare(struct agent *a)
 	r = agent_conn_check_key(a->opts->psk_file);
 	if (r < 0)
 		return r;
-	r = dump_precheck(&a->dopts, &a->proc);
+	/* Every member of the tree, as `migrate dump` checks them (nothing touched). */
+	r = dump_tree_precheck(&a->dopts, &a->tree);
+	if (r == 0)
+		r = agent_tree_prepare(a);
+	if (r == 0)
+		r = agent_net_prepare(a);
+	for (size_t i = 0; r == 0 && i < a->nr_members; i++) {
+		if (a->members[i].zombie)
+			continue;
+		a->cur_pid = a->members[i].pid;
+		r = agent_layout_read(a, false, &vmas, &n);
+		if (r < 0 && i > 0 && agent_tree_gone(a->cur_pid))
+			r = 0; /* a child exited since the scan: the freeze sees the change */
+		else if (r < 0)
+			return dump_err_wrap(r, "cannot migrate pid %d", a->cur_pid);
+		else
+			dump_mm_vmas_free(vmas, n);
+	}
 	if (r < 0)
 		return r;
-	r = agent_net_prepare(a);
-	if (r < 0)
-		return r;
-	r = agent_layout_read(a, false, &vmas, &n);
-	if (r < 0)
-		return dump_err_wrap(r, "cannot migrate pid %d", a->opts->pid);
-	dump_mm_vmas_free(vmas, n);
 	return agent_choose_tracker(a);
 }
 
@@ -180,21 +195,30 @@ static int agent_start_pstree(struct agent *a, PstreeEntry *ps, uint32_t **ret_t
 static int agent_start(struct agent *a)
 {
 	WireStart start = WIRE_START__INIT;
+	PstreeEntry **members = NULL;
 	InventoryEntry inv;
 	PstreeEntry ps;
 	struct utsname u;
 	ProtobufCMessage *m;
 	uint32_t *tids = NULL;
+	size_t n = 0;
 	int r;
 
 	dump_inventory_fill(&inv, &a->dopts, &u);
 	r = agent_start_pstree(a, &ps, &tids);
-	if (r < 0)
+	if (r == 0 && a->tree.count > 1)
+		r = agent_tree_start_entries(a, &members, &n);
+	if (r < 0) {
+		free(tids);
 		return r;
+	}
 	start.inventory = &inv;
 	start.pstree = &ps;
+	start.members = members;
+	start.n_members = n;
 	r = agent_conn_send(&a->conn, WIRE_START, &start.base);
 	free(tids);
+	agent_tree_start_free(members, n);
 	if (r == 0)
 		r = agent_conn_expect(&a->conn, WIRE_START_OK, &m);
 	if (r < 0)
@@ -219,36 +243,48 @@ static int agent_connect(struct agent *a)
 	return r;
 }
 
-static int agent_seize(struct agent *a)
+/* Seizes one process (its threads listed afresh); a->seized: dump_resume is owed. */
+static int agent_seize(struct agent *a, struct dump_proc *p)
 {
-	int r;
-
-	a->proc.nr_threads = 0;
+	p->nr_threads = 0;
 	a->seized = true; /* even a partial seize needs dump_resume */
-	r = dump_seize(&a->proc);
-	return r;
+	return dump_seize(p);
 }
 
-static void agent_unseize(struct agent *a)
+static void agent_unseize(struct agent *a, struct dump_proc *p)
 {
 	if (!a->seized)
 		return;
-	dump_resume(&a->proc);
+	/* Not through restart_syscall, whose state the freeze could not carry (dump_core.c). */
+	dump_core_release_restarts(p);
+	dump_resume(p);
+	a->seized = false;
+}
+
+/* Every member let go, children first (dump_tree_resume). */
+static void agent_unseize_all(struct agent *a)
+{
+	if (!a->seized)
+		return;
+	for (size_t i = 0; i < a->tree.count; i++)
+		if (!a->tree.procs[i].zombie)
+			dump_core_release_restarts(&a->tree.procs[i]);
+	dump_tree_resume(&a->tree);
 	a->seized = false;
 }
 
 /* uffd-wp: the userfaultfd is made by a remote syscall in the process. */
-static int agent_track_start_uffd(struct agent *a, enum track_kind kind)
+static int agent_track_start_uffd(struct agent_member *m, enum track_kind kind)
 {
 	struct puppet p;
 	int r, r2;
 
-	r = puppet_init(&p, a->opts->pid, a->opts->pid);
+	r = puppet_init(&p, m->pid, m->pid);
 	if (r < 0)
-		return dump_err_wrap(r, "cannot take over pid %d", a->opts->pid);
+		return dump_err_wrap(r, "cannot take over pid %d", m->pid);
 	r = puppet_map_scratch(&p, 0, 4096);
 	if (r == 0) {
-		r = track_start(kind, a->opts->pid, &p, &a->track);
+		r = track_start(kind, m->pid, &p, &m->track);
 		r2 = puppet_unmap_scratch(&p);
 		if (r == 0 && r2 < 0)
 			r = r2;
@@ -257,23 +293,25 @@ static int agent_track_start_uffd(struct agent *a, enum track_kind kind)
 	return r < 0 ? r : r2;
 }
 
-/* Seize, start tracking, let it run again. */
-static int agent_track_start_once(struct agent *a)
+/* Seize member i, start tracking, let it run again. */
+static int agent_track_start_once(struct agent *a, size_t i)
 {
+	struct agent_member *m = &a->members[i];
+	struct dump_proc *p = &a->tree.procs[i];
 	enum track_kind kind = a->rep->tracker;
 	int r;
 
-	r = agent_seize(a);
+	r = agent_seize(a, p);
 	if (r == 0 && kind == TRACK_UFFD_WP)
-		r = agent_track_start_uffd(a, kind);
+		r = agent_track_start_uffd(m, kind);
 	else if (r == 0)
-		r = track_start(kind, a->opts->pid, NULL, &a->track);
-	agent_unseize(a);
+		r = track_start(kind, m->pid, NULL, &m->track);
+	agent_unseize(a, p);
 	if (r < 0) {
-		track_stop(a->track);
-		a->track = NULL;
+		track_stop(m->track);
+		m->track = NULL;
 		return dump_err_wrap(r, "cannot start the %s tracker on pid %d",
-				     track_kind_name(kind), a->opts->pid);
+				     track_kind_name(kind), m->pid);
 	}
 	return 0;
 }
@@ -284,34 +322,39 @@ static int agent_track_start(struct agent *a)
 {
 	int r = 0;
 
-	for (int tries = 0; tries < 10; tries++) {
-		r = agent_track_start_once(a);
-		if (!agent_raced(r))
-			break;
-		log_debug("tracker start on pid %d raced with the process (%s), again",
-			  a->opts->pid, err_detail());
+	for (size_t i = 0; r == 0 && i < a->nr_members; i++) {
+		if (a->members[i].zombie)
+			continue;
+		for (int tries = 0; tries < 10; tries++) {
+			r = agent_track_start_once(a, i);
+			if (!agent_raced(r))
+				break;
+			log_debug("tracker start on pid %d raced with the process (%s), again",
+				  a->members[i].pid, err_detail());
+		}
 	}
 	return r;
 }
 
-static int agent_collect_once(struct agent *a, struct track_ranges *ret)
+static int agent_collect_once(struct agent *a, size_t i, struct track_ranges *ret)
 {
-	bool freeze = track_needs_freeze(a->track) && !a->seized;
+	struct track *track = a->members[i].track;
+	bool freeze = track_needs_freeze(track) && !a->seized;
 	int r = 0;
 
 	if (freeze)
-		r = agent_seize(a);
+		r = agent_seize(a, &a->tree.procs[i]);
 	if (r == 0)
-		r = track_collect(a->track, ret);
+		r = track_collect(track, ret);
 	if (freeze)
-		agent_unseize(a);
+		agent_unseize(a, &a->tree.procs[i]);
 	return r;
 }
 
 /* The tracker reads maps and smaps too, and may meet a process that changes
  * them in between: collect again. What a failed attempt collected (and
  * re-armed) is kept, so that no written page is forgotten. */
-static int agent_collect(struct agent *a, struct track_ranges *ret)
+static int agent_collect_member(struct agent *a, size_t i, struct track_ranges *ret)
 {
 	struct track_ranges acc = { 0 };
 	int r = 0;
@@ -319,7 +362,7 @@ static int agent_collect(struct agent *a, struct track_ranges *ret)
 	for (int tries = 0; tries < 10; tries++) {
 		struct track_ranges d = { 0 }, both = { 0 };
 
-		r = agent_collect_once(a, &d);
+		r = agent_collect_once(a, i, &d);
 		if (precopy_ranges_union(&acc, &d, &both) < 0)
 			r = err_setf(-ENOMEM, "out of memory for the dirty set");
 		track_ranges_free(&d);
@@ -327,7 +370,7 @@ static int agent_collect(struct agent *a, struct track_ranges *ret)
 		acc = both;
 		if (!agent_raced(r))
 			break;
-		log_debug("collect on pid %d raced with the process (%s), again", a->opts->pid,
+		log_debug("collect on pid %d raced with the process (%s), again", a->members[i].pid,
 			  err_detail());
 	}
 	if (r < 0) {
@@ -336,6 +379,25 @@ static int agent_collect(struct agent *a, struct track_ranges *ret)
 	}
 	*ret = acc;
 	return 0;
+}
+
+/* Every live member's dirty set into its pending (the last one's, sent or not, dropped);
+ * *ret_pages: their sum. */
+static int agent_collect(struct agent *a, uint64_t *ret_pages)
+{
+	int r = 0;
+
+	*ret_pages = 0;
+	for (size_t i = 0; r == 0 && i < a->nr_members; i++) {
+		struct agent_member *m = &a->members[i];
+
+		track_ranges_free(&m->pending);
+		if (m->zombie)
+			continue;
+		r = agent_collect_member(a, i, &m->pending);
+		*ret_pages += m->pending.pages;
+	}
+	return r;
 }
 
 static int agent_round_end(struct agent *a, bool final)
@@ -377,23 +439,36 @@ static void agent_round_begin(struct agent *a, uint64_t dirty_pages, bool final)
 	a->round_bytes0 = a->conn.bytes_sent;
 }
 
-/* One round while the process runs: layout, pages (all, or only), ack. */
-static int agent_round_running(struct agent *a, const struct track_ranges *only, uint64_t dirty)
+/* Layout and pages (all, or its pending set) of one running member. */
+static int agent_round_member(struct agent *a, size_t i, bool all)
 {
-	struct precopy_round *h;
-	ProtobufCMessage *m;
+	struct agent_member *mb = &a->members[i];
 	VmaEntry **vmas;
 	size_t n;
 	int r;
 
-	agent_round_begin(a, dirty, false);
-	r = agent_layout_read(a, true, &vmas, &n);
+	a->cur_pid = mb->pid;
+	r = agent_layout_read(a, mb->track != NULL, &vmas, &n);
 	if (r < 0)
 		return r;
 	r = agent_layout_send(a, vmas, n);
 	if (r == 0)
-		r = agent_pages_send(a, vmas, n, only);
+		r = agent_pages_send(a, vmas, n, all ? NULL : &mb->pending);
 	dump_mm_vmas_free(vmas, n);
+	return r;
+}
+
+/* One round while the processes run: each member's layout and pages, then the ack. */
+static int agent_round_running(struct agent *a, bool all, uint64_t dirty)
+{
+	struct precopy_round *h;
+	ProtobufCMessage *m;
+	int r = 0;
+
+	agent_round_begin(a, dirty, false);
+	for (size_t i = 0; r == 0 && i < a->nr_members; i++)
+		if (!a->members[i].zombie)
+			r = agent_round_member(a, i, all);
 	if (r == 0)
 		r = agent_round_end(a, false);
 	if (r == 0)
@@ -404,7 +479,7 @@ static int agent_round_running(struct agent *a, const struct track_ranges *only,
 	protobuf_c_message_free_unpacked(m, NULL);
 	a->cur.duration_ns = agent_now_ns() - a->cur.duration_ns;
 	a->cur.bytes = a->conn.bytes_sent - a->round_bytes0;
-	if (!only)
+	if (all)
 		a->cur.dirty_pages = a->cur.pages;
 	h = realloc(a->history, (a->nr_history + 1) * sizeof(*h));
 	if (!h)
@@ -417,9 +492,9 @@ static int agent_round_running(struct agent *a, const struct track_ranges *only,
 	return agent_round_push(a);
 }
 
-/* Pre-copy rounds until precopy_decide() says freeze; *pending: the dirty set
+/* Pre-copy rounds until precopy_decide() says freeze; each member's pending: the dirty set
  * collected last, still to send (in the freeze window). */
-static int agent_precopy(struct agent *a, struct track_ranges *pending)
+static int agent_precopy(struct agent *a)
 {
 	struct precopy_limits lim = {
 		.max_downtime_ns = a->opts->max_downtime_ms * 1000000ULL,
@@ -431,25 +506,23 @@ static int agent_precopy(struct agent *a, struct track_ranges *pending)
 
 	r = agent_track_start(a);
 	if (r == 0)
-		r = agent_round_running(a, NULL, 0);
+		r = agent_round_running(a, true, 0);
 	while (r == 0) {
-		struct track_ranges d = { 0 };
+		uint64_t dirty = 0;
 
 		if (agent_cancelled())
 			return -EINTR;
-		r = agent_collect(a, &d);
+		r = agent_collect(a, &dirty);
 		if (r == 0)
-			r = precopy_decide(a->history, a->nr_history, d.pages, &lim, &v);
+			r = precopy_decide(a->history, a->nr_history, dirty, &lim, &v);
 		if (r == 0 && v.decision == PRECOPY_FREEZE) {
 			a->rep->converge_reason = precopy_reason_name(v.reason);
 			a->rep->predicted_ns = v.predicted_ns;
-			*pending = d;
-			return 0;
+			return 0; /* each member's pending set goes in the freeze window */
 		}
 		a->round++;
 		if (r == 0)
-			r = agent_round_running(a, &d, d.pages);
-		track_ranges_free(&d);
+			r = agent_round_running(a, false, dirty);
 	}
 	return r;
 }
@@ -480,120 +553,170 @@ static int agent_send_ipc(struct agent *a)
 	struct dump_ipc ipc;
 	int r;
 
-	if (!dump_ipc_own_ns(a->proc.pid))
+	if (!dump_ipc_own_ns(agent_root(a)->pid))
 		return 0;
-	r = dump_ipc_collect(a->proc.pid, &ipc);
+	r = dump_ipc_collect(agent_root(a)->pid, &ipc);
 	for (size_t i = 0; r == 0 && i < ipc.count; i++)
 		r = agent_send_record(a, IMAGE_IPC, 0, &ipc.entries[i]->base);
 	dump_ipc_fini(&ipc);
 	return r;
 }
 
-/* inventory, pstree, core, mm, files: the records `migrate dump` writes. */
-static int agent_send_records(struct agent *a)
+/* The pstree record of p (zombies included). */
+static int agent_send_pstree(struct agent *a, const struct dump_proc *p)
 {
-	struct dump_proc *p = &a->proc;
 	uint32_t tids[p->nr_threads + 1];
-	InventoryEntry inv;
 	PstreeEntry ps;
-	struct utsname u;
+
+	dump_pstree_fill(&ps, p, tids);
+	return agent_send_record(a, IMAGE_PSTREE, 0, &ps.base);
+}
+
+/* core, mm and files of one live process. */
+static int agent_send_proc(struct agent *a, const struct dump_proc *p)
+{
 	int r;
 
-	dump_inventory_fill(&inv, &a->dopts, &u);
-	dump_pstree_fill(&ps, p, tids);
-	r = agent_send_record(a, IMAGE_INVENTORY, 0, &inv.base);
-	if (r == 0)
-		r = agent_send_record(a, IMAGE_PSTREE, 0, &ps.base);
-	if (r == 0)
-		r = agent_send_record(a, IMAGE_CORE, (uint32_t)p->pid, &p->core->base);
+	r = agent_send_record(a, IMAGE_CORE, (uint32_t)p->pid, &p->core->base);
 	if (r == 0)
 		r = agent_send_record(a, IMAGE_MM, (uint32_t)p->pid, &p->mm->base);
 	for (size_t i = 0; r == 0 && i < p->nr_fds; i++)
 		r = agent_send_record(a, IMAGE_FILES, (uint32_t)p->pid, &p->fds[i]->base);
+	return r;
+}
+
+/* inventory, pstree (one record per process, parents first), core, mm, files: the records
+ * `migrate dump` writes. */
+static int agent_send_records(struct agent *a)
+{
+	InventoryEntry inv;
+	struct utsname u;
+	int r;
+
+	dump_inventory_fill(&inv, &a->dopts, &u);
+	r = agent_send_record(a, IMAGE_INVENTORY, 0, &inv.base);
+	for (size_t i = 0; r == 0 && i < a->tree.count; i++)
+		r = agent_send_pstree(a, &a->tree.procs[i]);
+	for (size_t i = 0; r == 0 && i < a->tree.count; i++)
+		if (!a->tree.procs[i].zombie)
+			r = agent_send_proc(a, &a->tree.procs[i]);
 	if (r == 0)
 		r = agent_send_ipc(a);
 	return r;
 }
 
-/* The final dirty set *ret_only (unless *ret_all: everything goes) and the
- * residency *ret_res. The tracker stays registered until the verdict
+/* The final dirty set m->only (unless m->all: everything goes) and the residency m->res of
+ * member i, its mm collected. The tracker stays registered until the verdict
  * (agent_track_end): unregistering walks every page table of the process
  * (~19 ms per GiB), which has no place in the freeze window; the layout
  * ignores its "uw" marks. With uffd-wp, the final collect and the residency
  * are one PAGEMAP_SCAN walk: the written pages are those without the
  * write-protection, and re-arming it is pointless now. */
-static int agent_frozen_memory(struct agent *a, const struct track_ranges *pending,
-			       struct track_ranges *ret_only, struct track_ranges *ret_res,
-			       bool *ret_all)
+static int agent_frozen_memory(struct agent *a, size_t i)
 {
-	bool all = a->rep->tracker == TRACK_NONE || !a->opts->max_rounds || !a->track;
-	bool uffd = !all && track_get_kind(a->track) == TRACK_UFFD_WP;
+	struct agent_member *m = &a->members[i];
+	struct dump_proc *p = &a->tree.procs[i];
+	bool all = a->rep->tracker == TRACK_NONE || !a->opts->max_rounds || !m->track;
+	bool uffd = !all && track_get_kind(m->track) == TRACK_UFFD_WP;
 	struct track_ranges fin = { 0 }, untracked = { 0 }, both = { 0 };
 	MmEntry *mm;
 	int r = 0;
 
 	if (!all && !uffd)
-		r = track_collect(a->track, &fin);
-	a->proc.tracked = a->track != NULL;
+		r = track_collect(m->track, &fin);
+	p->tracked = m->track != NULL;
 	if (r == 0)
-		r = dump_mm_collect(&a->proc);
+		r = dump_mm_collect(p);
 	if (r < 0)
 		goto out;
-	log_debug("frozen: mm collected at %.3f ms", (agent_now_ns() - a->cur.duration_ns) / 1e6);
-	mm = a->proc.mm;
-	r = agent_residency_build(a->opts->pid, mm->vmas, mm->n_vmas, ret_res, uffd ? &fin : NULL);
+	log_debug("frozen: mm of pid %d collected at %.3f ms", p->pid,
+		  (agent_now_ns() - a->cur.duration_ns) / 1e6);
+	mm = p->mm;
+	r = agent_residency_build(p->pid, mm->vmas, mm->n_vmas, &m->res, uffd ? &fin : NULL);
 	if (r == 0 && !all)
 		r = agent_untracked_ranges(mm->vmas, mm->n_vmas, &untracked);
 	if (r == 0 && !all)
-		r = precopy_ranges_union(pending, &fin, &both);
+		r = precopy_ranges_union(&m->pending, &fin, &both);
 	if (r == 0 && !all)
-		r = precopy_ranges_union(&both, &untracked, ret_only);
+		r = precopy_ranges_union(&both, &untracked, &m->only);
 out:
-	*ret_all = all;
+	m->all = all;
 	track_ranges_free(&fin);
 	track_ranges_free(&untracked);
 	track_ranges_free(&both);
 	return r;
 }
 
-static int agent_last_pages(struct agent *a, const struct track_ranges *pending)
+/* Final layout and pages of member i (its memory collected). */
+static int agent_last_pages_member(struct agent *a, size_t i)
 {
-	struct track_ranges only = { 0 }, res = { 0 };
-	MmEntry *mm;
-	bool all;
+	struct agent_member *m = &a->members[i];
+	MmEntry *mm = a->tree.procs[i].mm;
+	int r;
+
+	/* Only what holds pages: the final ranges include whole untracked
+	 * mappings (shared, read-only, PROT_NONE reserves of any size). */
+	a->cur.dirty_pages += m->all ? m->res.pages
+				     : precopy_ranges_common_pages(&m->only, &m->res);
+	a->cur_pid = m->pid;
+	r = agent_layout_send(a, mm->vmas, mm->n_vmas);
+	if (r == 0)
+		r = agent_pages_send(a, mm->vmas, mm->n_vmas, m->all ? NULL : &m->only);
+	return r;
+}
+
+/* What the members share (open file descriptions, anonymous shared memory, pipes), once all
+ * are collected: the records and the final layouts carry it. */
+static int agent_frozen_tree(struct agent *a)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < a->nr_members; i++)
+		if (!a->members[i].zombie)
+			r = agent_frozen_memory(a, i);
+	if (r == 0)
+		r = dump_fd_pipe_check_tree(&a->tree);
+	if (r == 0)
+		r = dump_tree_share_mem(&a->tree);
+	if (r == 0)
+		r = dump_tree_share_fds(&a->tree);
+	return r;
+}
+
+static int agent_last_pages(struct agent *a)
+{
+	uint64_t res_pages = 0;
+	size_t ranges = 0;
 	int r;
 
 	if (a->nr_history)
 		a->round++;
 	agent_round_begin(a, 0, true);
-	r = agent_frozen_memory(a, pending, &only, &res, &all);
-	if (r < 0)
-		goto out;
-	log_debug("frozen: final dirty set, layout and residency in %.3f ms",
+	r = agent_frozen_tree(a);
+	log_debug("frozen: final dirty sets, layouts and residencies in %.3f ms",
 		  (agent_now_ns() - a->cur.duration_ns) / 1e6);
-	mm = a->proc.mm;
-	/* Only what holds pages: the final ranges include whole untracked
-	 * mappings (shared, read-only, PROT_NONE reserves of any size). */
-	a->cur.dirty_pages = all ? res.pages : precopy_ranges_common_pages(&only, &res);
-	r = agent_layout_send(a, mm->vmas, mm->n_vmas);
-	log_debug("frozen: layout sent at %.3f ms", (agent_now_ns() - a->cur.duration_ns) / 1e6);
-	if (r == 0)
-		r = agent_pages_send(a, mm->vmas, mm->n_vmas, all ? NULL : &only);
+	for (size_t i = 0; r == 0 && i < a->nr_members; i++)
+		if (!a->members[i].zombie)
+			r = agent_last_pages_member(a, i);
 	if (r == 0)
 		r = agent_round_end(a, true);
-	if (r == 0)
-		r = agent_residency_send(a, &res);
+	for (size_t i = 0; r == 0 && i < a->nr_members; i++) {
+		struct agent_member *m = &a->members[i];
+
+		if (m->zombie)
+			continue;
+		a->cur_pid = m->pid;
+		r = agent_residency_send(a, &m->res);
+		res_pages += m->res.pages;
+		ranges += m->res.count;
+	}
 	log_debug("frozen: %lu pages and the residency (%zu ranges) sent at %.3f ms",
-		  (unsigned long)a->cur.pages, res.count,
-		  (agent_now_ns() - a->cur.duration_ns) / 1e6);
-	a->rep->rss_bytes = res.pages * 4096ULL;
+		  (unsigned long)a->cur.pages, ranges, (agent_now_ns() - a->cur.duration_ns) / 1e6);
+	a->rep->rss_bytes = res_pages * 4096ULL;
 	a->cur.duration_ns = agent_now_ns() - a->cur.duration_ns;
 	a->cur.bytes = a->conn.bytes_sent - a->round_bytes0;
 	if (r == 0)
 		r = agent_round_push(a);
-out:
-	track_ranges_free(&only);
-	track_ranges_free(&res);
 	return r;
 }
 
@@ -629,8 +752,36 @@ static int agent_commit(struct agent *a)
 	return 0;
 }
 
+/* Every member seized (parents first, rescans until stable: dump_tree_seize), and the tree
+ * still the one Start announced. */
+static int agent_seize_tree(struct agent *a)
+{
+	int r;
+
+	for (size_t i = 0; i < a->tree.count; i++)
+		a->tree.procs[i].nr_threads = 0;
+	a->seized = true; /* even a partial seize needs dump_tree_resume */
+	r = dump_tree_seize(&a->dopts, &a->tree);
+	if (r == 0)
+		r = agent_tree_same(a);
+	return r;
+}
+
+/* Core and files of every live member; their remote syscalls map and unmap a scratch page:
+ * before the final layouts. */
+static int agent_collect_states(struct agent *a)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < a->tree.count; i++)
+		if (!a->tree.procs[i].zombie)
+			r = dump_collect_state(&a->dopts, &a->tree.procs[i]);
+	a->rep->sock_dump_ns = agent_root(a)->net_collect_ns;
+	return r;
+}
+
 /* The freeze window up to Ready: everything here can still be undone. */
-static int agent_freeze(struct agent *a, const struct track_ranges *pending, uint64_t *ret_t0)
+static int agent_freeze(struct agent *a, uint64_t *ret_t0)
 {
 	uint64_t t;
 	int r;
@@ -639,7 +790,10 @@ static int agent_freeze(struct agent *a, const struct track_ranges *pending, uin
 	r = dump_mm_snapshot_take(a->opts->pid, &a->snapshot);
 	if (r < 0 && r != -EAGAIN)
 		return r;
-	a->proc.snapshot = r == 0 ? &a->snapshot : NULL;
+	agent_root(a)->snapshot = r == 0 ? &a->snapshot : NULL;
+	r = agent_net_rescan(a); /* still running: outside the window */
+	if (r < 0)
+		return r;
 	/* The window, as the process's peers see it, begins with the lock. */
 	*ret_t0 = agent_now_ns();
 	r = agent_net_lock(a);
@@ -647,19 +801,17 @@ static int agent_freeze(struct agent *a, const struct track_ranges *pending, uin
 		return r;
 	t = agent_now_ns();
 	a->frozen = true;
-	r = agent_seize(a);
+	r = agent_seize_tree(a);
 	if (r < 0)
 		return r;
 	a->rep->freeze_ns = agent_now_ns() - t;
 	t = agent_now_ns();
-	/* Its remote syscalls map and unmap a scratch page: before the final layout. */
-	r = dump_collect_state(&a->dopts, &a->proc);
-	a->rep->sock_dump_ns = a->proc.net_collect_ns;
+	r = agent_collect_states(a);
 	if (r < 0)
 		return r;
 	a->rep->state_ns = agent_now_ns() - t;
 	t = agent_now_ns();
-	r = agent_last_pages(a, pending);
+	r = agent_last_pages(a);
 	if (r == 0)
 		r = agent_commit(a);
 	/* last_pages: final collect and layout, pages, residency, records; mm collect in it */
@@ -702,19 +854,22 @@ static int agent_go(struct agent *a, uint64_t t0)
 	return r;
 }
 
-/* Unregisters the tracker (closing our uffd); safe when none runs. */
+/* Unregisters the trackers (closing our uffds); safe when none runs. */
 static void agent_track_end(struct agent *a)
 {
-	track_stop(a->track);
-	a->track = NULL;
-	a->proc.tracked = false;
+	for (size_t i = 0; i < a->nr_members; i++) {
+		track_stop(a->members[i].track);
+		a->members[i].track = NULL;
+	}
+	for (size_t i = 0; i < a->tree.count; i++)
+		a->tree.procs[i].tracked = false;
 }
 
 static void agent_after_success(struct agent *a)
 {
 	if (a->opts->images_dir) {
 		a->dopts.dir = a->opts->images_dir;
-		if (dump_images(&a->dopts, &a->proc) < 0)
+		if (dump_tree_images(&a->dopts, &a->tree) < 0)
 			log_warn("the migration succeeded but the local copy in %s failed: %s",
 				 a->opts->images_dir, err_detail());
 		else
@@ -723,7 +878,7 @@ static void agent_after_success(struct agent *a)
 	agent_track_end(a);
 	a->dopts.after = a->opts->leave_stopped ? DUMP_AFTER_STOP : DUMP_AFTER_KILL;
 	/* Killed with its connections in repair mode: they close without a packet. */
-	dump_after(&a->dopts, &a->proc);
+	dump_tree_after(&a->dopts, &a->tree);
 	a->seized = false;
 	agent_net_commit(a);
 	agent_net_unlock(a);
@@ -741,7 +896,7 @@ static void agent_rollback(struct agent *a, int r)
 	 * dump_resume): their window probe must reach the peers. */
 	agent_net_rollback(a);
 	agent_track_end(a);
-	agent_unseize(a);
+	agent_unseize_all(a);
 }
 
 /* After Go without a Verdict: never two copies running. */
@@ -749,7 +904,7 @@ static void agent_keep_stopped(struct agent *a)
 {
 	agent_track_end(a);
 	a->dopts.after = DUMP_AFTER_STOP;
-	dump_after(&a->dopts, &a->proc);
+	dump_tree_after(&a->dopts, &a->tree);
 	a->seized = false;
 	/* Its connections stay in repair mode (silent) and moved addresses stay moved: the
 	 * copy at the destination may be the one that runs. */
@@ -759,7 +914,6 @@ static void agent_keep_stopped(struct agent *a)
 
 static enum agent_outcome agent_phases(struct agent *a)
 {
-	struct track_ranges pending = { 0 };
 	bool touched = false;
 	uint64_t t0 = 0;
 	int r;
@@ -769,17 +923,18 @@ static enum agent_outcome agent_phases(struct agent *a)
 		r = agent_connect(a);
 	if (r == 0 && a->opts->max_rounds) {
 		touched = true;
-		r = agent_precopy(a, &pending);
+		r = agent_precopy(a);
 	}
 	if (r == 0 && agent_cancelled())
 		r = -EINTR;
 	if (r == 0) {
 		touched = true;
-		r = agent_freeze(a, &pending, &t0);
+		r = agent_freeze(a, &t0);
 	}
-	track_ranges_free(&pending);
 	if (r < 0 && agent_cancelled())
 		r = err_setf(-EINTR, "cancelled by SIG%s", sigabbrev_np((int)agent_signal));
+	if (r < 0)
+		r = agent_tree_explain(a, r);
 	if (r < 0) {
 		agent_rollback(a, r);
 		return touched ? AGENT_RESUMED : AGENT_REFUSED;
@@ -797,7 +952,9 @@ static enum agent_outcome agent_phases(struct agent *a)
 	return AGENT_OK;
 }
 
-int agent_run(const struct agent_opts *opts, struct agent_report *rep)
+/* One attempt; *ret_changed: it failed because the tree changed during pre-copy. */
+static int agent_run_once(const struct agent_opts *opts, struct agent_report *rep,
+			  bool *ret_changed)
 {
 	struct agent a = { .opts = opts, .rep = rep };
 	struct sigaction old_int, old_term;
@@ -810,7 +967,7 @@ int agent_run(const struct agent_opts *opts, struct agent_report *rep)
 	a.dopts.pid = opts->pid;
 	a.dopts.after = DUMP_AFTER_KILL;
 	a.dopts.tcp_established = opts->tcp_established;
-	a.proc.pid = opts->pid;
+	a.cur_pid = opts->pid;
 	a.conn.fd = -1;
 	codec_batch_init(&a.batch);
 	err_clear();
@@ -828,8 +985,37 @@ int agent_run(const struct agent_opts *opts, struct agent_report *rep)
 	dump_mm_snapshot_fini(&a.snapshot);
 	free(a.history);
 	agent_net_fini(&a);
-	dump_proc_fini(&a.proc);
+	agent_tree_fini(&a);
+	*ret_changed = a.tree_changed &&
+		       (rep->outcome == AGENT_RESUMED || rep->outcome == AGENT_REFUSED);
 	return rep->outcome == AGENT_OK ? 0 : -EIO;
+}
+
+/* A tree that gained or lost a process during pre-copy was resumed as it was: it is tried
+ * again from the start (a shell pipeline whose first stage exits, a worker restarted), a few
+ * times; one that forks all the time is left running here. */
+int agent_run(const struct agent_opts *opts, struct agent_report *rep)
+{
+	bool changed = false;
+	int r;
+
+	for (int tries = 1;; tries++) {
+		r = agent_run_once(opts, rep, &changed);
+		if (r < 0 && changed && tries > 1) {
+			size_t len = strlen(rep->message);
+
+			snprintf(rep->message + len, sizeof(rep->message) - len,
+				 " (the tree changed in each of %d attempts)", tries);
+		}
+		if (r == 0 || !changed || tries == AGENT_TREE_TRIES || agent_cancelled())
+			return r;
+		log_info("%s: trying again (%d of %d)", rep->message, tries + 1,
+			 AGENT_TREE_TRIES);
+		agent_report_fini(rep);
+		/* The destination kills its copy of the tree on our Abort: its pids must be
+		 * free again before the next Start asks for them (it waits for zombies only). */
+		usleep(AGENT_TREE_RETRY_PAUSE_US);
+	}
 }
 
 void agent_report_fini(struct agent_report *rep)

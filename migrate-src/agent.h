@@ -17,6 +17,10 @@
  *	-> optional local image directory of the still-frozen source
  *	-> kill the source (or leave it stopped), then the lock goes (agent_net.c)
  *
+ * A process with descendants takes its whole tree (agent_tree.c): Start lists every member,
+ * each gets its own tracker and a Layout and pages per round, the freeze seizes them all and
+ * sends each one's state; a tree that changed meanwhile is resumed and tried again.
+ *
  * Before Go, any failure, Abort or lost connection resumes the source as it
  * was (addresses back, lock gone, sockets out of repair mode, tracker stopped,
  * threads detached), and so does a Verdict{ok=false}; after Go without a
@@ -88,6 +92,7 @@ struct agent_report {
 	enum agent_outcome outcome;
 	char message[1024]; /* why it failed, for the user */
 	pid_t pid;	    /* the source process */
+	unsigned int processes; /* in its tree, itself and zombies included (1: no children) */
 	char peer[300];	    /* "HOST:PORT" of the destination */
 	enum track_kind tracker;
 	char tracker_why[512];		  /* why this tracker (and not a better one) */
@@ -125,7 +130,9 @@ struct agent_report {
 };
 
 /* Runs the whole migration, fills *rep (also on failure). 0 on success, else
- * -errno with rep->outcome and rep->message saying what happened to the source. */
+ * -errno with rep->outcome and rep->message saying what happened to the source. A process
+ * tree that gained or lost a member during pre-copy is resumed and tried again, up to 3
+ * times in all (*rep is the last attempt's). */
 int agent_run(const struct agent_opts *opts, struct agent_report *rep) AGENT_WUR;
 void agent_report_fini(struct agent_report *rep);
 

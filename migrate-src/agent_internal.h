@@ -5,6 +5,7 @@
  *	agent_conn.c   socket, frames, handshake
  *	agent_pages.c  Layout, page rounds, Residency
  *	agent_net.c    sockets: scan, network lock, --move-ip, rollback
+ *	agent_tree.c   a process tree: members, Start's pstree entries, the check at the freeze
  */
 #ifndef MIGRATE_AGENT_INTERNAL_H
 #define MIGRATE_AGENT_INTERNAL_H
@@ -38,16 +39,38 @@ struct agent_net {
 	WireMoveAddr **wire_ptrs;
 };
 
+/*
+ * One process of the migrated tree (members[i] is tree.procs[i] as announced in Start).
+ *
+ * The membership is fixed at Start: the destination forks each child from its parent's puppet
+ * while that one is still bare (restore_tree.c), the only way to give it its parent and its
+ * pid, so a process that appears later could not be made there any more (its parent holds
+ * pre-copied memory by then, which the fork would hand down). The freeze therefore rescans the
+ * tree and refuses, resuming everyone, a tree that changed since Start (-EAGAIN: retry).
+ */
+struct agent_member {
+	pid_t pid;
+	bool zombie;
+	struct track *track;	     /* NULL for a zombie, without pre-copy, or stopped */
+	struct track_ranges pending; /* dirty set collected last, still to send */
+	struct track_ranges only;    /* frozen: the final pages to send (unless all) */
+	struct track_ranges res;     /* frozen: the residency */
+	bool all;		     /* frozen: every page goes */
+};
+
 struct agent {
 	const struct agent_opts *opts;
 	struct agent_report *rep;
 	struct dump_opts dopts;
-	struct dump_proc proc;
-	bool seized;  /* proc's threads are seized and stopped */
+	struct dump_tree tree; /* procs[0] is the process named on the command line */
+	struct agent_member *members;
+	size_t nr_members;
+	pid_t cur_pid; /* the process agent_pages.c reads and names in frames */
+	bool seized;  /* threads of the tree may be seized */
 	bool frozen;  /* in the freeze window */
 	bool go_sent; /* no way back: never resume the source after this */
+	bool tree_changed; /* the freeze found another tree than Start's (agent_tree_same) */
 	struct agent_conn conn;
-	struct track *track;
 	struct codec_batch batch;
 	uint32_t round;
 	struct agent_round_stats cur; /* the round being sent */
@@ -79,6 +102,8 @@ int agent_residency_send(struct agent *a, const struct track_ranges *res) AGENT_
 bool agent_net_local_addr(const struct sockdiag_sock *s, struct ipmove_addr *ret);
 int agent_net_prepare(struct agent *a) AGENT_WUR;
 int agent_net_check_peer(struct agent *a) AGENT_WUR;
+/* Just before the lock: the tree's sockets listed again (connections accepted meanwhile). */
+int agent_net_rescan(struct agent *a) AGENT_WUR;
 int agent_net_lock(struct agent *a) AGENT_WUR;
 void agent_net_unlock(struct agent *a);
 /* --move-ip: addresses off this host; Go's list in a->net.wire_ptrs. */
@@ -88,5 +113,27 @@ void agent_net_commit(struct agent *a);
 void agent_net_fini(struct agent *a);
 
 int agent_untracked_ranges(VmaEntry *const *vmas, size_t n, struct track_ranges *ret) AGENT_WUR;
+
+/* agent_tree.c: the processes of the tree (members, Start's pstree entries, checks) */
+static inline struct dump_proc *agent_root(struct agent *a)
+{
+	return &a->tree.procs[0];
+}
+/* Members from the checked tree, and what a tree cannot take along (refused by name). */
+int agent_tree_prepare(struct agent *a) AGENT_WUR;
+/* Start's pstree entries of the processes other than the root (*ret: n of them, each with
+ * its thread list from /proc); agent_tree_start_free frees them. */
+int agent_tree_start_entries(struct agent *a, PstreeEntry ***ret, size_t *ret_n) AGENT_WUR;
+void agent_tree_start_free(PstreeEntry **ps, size_t n);
+/* Frozen tree against the members of Start: -EAGAIN naming the change. */
+int agent_tree_same(struct agent *a) AGENT_WUR;
+/* A failure r (before Go) that a member's exit explains: -EAGAIN saying so, tree_changed set;
+ * else r. */
+int agent_tree_explain(struct agent *a, int r) AGENT_WUR;
+/* pid exited (a zombie now, or reaped) since the tree was scanned. */
+bool agent_tree_gone(pid_t pid);
+/* The member of pid, or NULL. */
+struct agent_member *agent_tree_member(struct agent *a, pid_t pid);
+void agent_tree_fini(struct agent *a);
 
 #endif

@@ -3,7 +3,8 @@
  *
  *	prepare (nothing touched):   dump_net_scan (refusals by name), stale locks removed,
  *	                             --move-ip: every address to move is ours
- *	just before the freeze:      agent_net_lock: the connections' packets dropped
+ *	just before the freeze:      agent_net_rescan: the sockets of now (see there), then
+ *	                             agent_net_lock: the connections' packets dropped
  *	frozen:                      dump_collect_state dumps the sockets (repair mode)
  *	after Ready, before Go:      --move-ip: agent_net_release_ips (undo kept)
  *	Go carries the addresses; the destination claims them, then its copies leave repair
@@ -16,6 +17,10 @@
  *
  * Every address and lock operation is in the process's network namespace (dump_net's
  * netns_fd), which need not be the agent's.
+ *
+ * A tree: the scan covers the sockets of every member (dump_tree_net_extend; members with
+ * sockets in another namespace are refused by name), so the lock, the addresses to move and
+ * the repair-mode dump cover them all; dump_tree_resume takes every member's out of repair.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +34,7 @@
 
 #include "agent_internal.h"
 #include "dump_net.h"
+#include "dump_tree_net.h"
 #include "err.h"
 #include "ipmove.h"
 #include "log.h"
@@ -117,7 +123,14 @@ int agent_net_prepare(struct agent *a)
 	r = dump_net_scan(a->opts->pid, a->opts->tcp_established, &n->scan);
 	if (r < 0)
 		return r;
-	a->proc.net = n->scan;
+	agent_root(a)->net = n->scan;
+	/* A tree's members too (nginx: the workers hold the connections): one scan, one lock,
+	 * one list of addresses; each member's collector checks against it (dump_tree_net.h). */
+	if (a->tree.count > 1) {
+		r = dump_tree_net_extend(&a->tree, n->scan);
+		if (r < 0)
+			return r;
+	}
 	a->rep->sockets = (unsigned int)n->scan->count;
 	a->rep->established = (unsigned int)n->scan->established;
 	if (!n->scan->count) {
@@ -193,6 +206,61 @@ int agent_net_check_peer(struct agent *a)
 				a->opts->pid, a->net.scan->count,
 				a->net.scan->count == 1 ? "" : "s", a->conn.peer);
 	return agent_net_check_conn_addr(a);
+}
+
+/* The sockets of every member as they are now, into fresh (on failure fresh is freed). */
+static int agent_net_scan_now(struct agent *a, struct dump_net **fresh)
+{
+	int r = dump_net_scan(a->opts->pid, a->opts->tcp_established, fresh);
+
+	if (r == 0 && a->tree.count > 1)
+		r = dump_tree_net_extend(&a->tree, *fresh);
+	if (r < 0) {
+		dump_net_free(*fresh);
+		*fresh = NULL;
+	}
+	return r;
+}
+
+/*
+ * Just before the lock, the sockets are listed again: pre-copy can take seconds, and a server
+ * accepts and closes connections meanwhile (nginx's workers). Locked and dumped are then the
+ * sockets of now, and only one accepted in the few milliseconds up to the freeze still fails
+ * it (dump_net_collect: -EAGAIN, retry). A rescan that fails (a connection caught closing)
+ * keeps the first scan: the collector decides then, as it would have. Only when there were
+ * sockets at the start: the destination's support for them was checked for those.
+ */
+int agent_net_rescan(struct agent *a)
+{
+	struct agent_net *n = &a->net;
+	struct dump_net *fresh = NULL;
+	int r;
+
+	if (!n->scan || !n->scan->count)
+		return 0;
+	if (agent_net_scan_now(a, &fresh) < 0) {
+		log_debug("pid %d: sockets listed again before the lock: %s; keeping the "
+			  "first list",
+			  a->opts->pid, err_detail());
+		err_clear();
+		for (size_t i = 0; i < a->tree.count; i++)
+			a->tree.procs[i].net = n->scan; /* extend may have pointed some at fresh */
+		return 0;
+	}
+	for (size_t i = 0; i < a->tree.count; i++)
+		a->tree.procs[i].net = fresh;
+	dump_net_free(n->scan);
+	n->scan = fresh;
+	a->rep->sockets = (unsigned int)fresh->count;
+	a->rep->established = (unsigned int)fresh->established;
+	if (!a->opts->move_ip)
+		return 0;
+	/* A connection accepted since is on an address of the same namespace: checked again. */
+	free(n->addrs);
+	n->addrs = NULL;
+	n->nr_addrs = 0;
+	r = agent_net_collect_addrs(n);
+	return r < 0 ? r : agent_net_check_owned(a);
 }
 
 int agent_net_lock(struct agent *a)
@@ -326,7 +394,8 @@ void agent_net_fini(struct agent *a)
 	struct agent_net *n = &a->net;
 
 	(void)netlock_release(&n->lock);
-	a->proc.net = NULL;
+	for (size_t i = 0; i < a->tree.count; i++)
+		a->tree.procs[i].net = NULL; /* every member's points at n->scan */
 	dump_net_free(n->scan);
 	free(n->addrs);
 	free(n->moved);

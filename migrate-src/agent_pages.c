@@ -25,7 +25,7 @@ int agent_pages_flush(struct agent *a)
 
 	if (!a->batch.nr_runs)
 		return 0;
-	r = agent_conn_send_pages(&a->conn, (uint32_t)a->opts->pid, a->round, &a->batch);
+	r = agent_conn_send_pages(&a->conn, (uint32_t)a->cur_pid, a->round, &a->batch);
 	if (r < 0)
 		return r;
 	a->cur.pages += a->batch.nr_pages;
@@ -71,7 +71,7 @@ int agent_pages_send(struct agent *a, VmaEntry *const *vmas, size_t n,
 	};
 	int r;
 
-	r = dump_mm_walk(a->opts->pid, vmas, n, only, &sink, NULL);
+	r = dump_mm_walk(a->cur_pid, vmas, n, only, &sink, NULL);
 	if (r == 0)
 		r = agent_pages_flush(a);
 	return r;
@@ -81,7 +81,7 @@ int agent_layout_send(struct agent *a, VmaEntry **vmas, size_t n)
 {
 	WireLayout l = WIRE_LAYOUT__INIT;
 
-	l.pid = (uint32_t)a->opts->pid;
+	l.pid = (uint32_t)a->cur_pid;
 	l.vmas = vmas;
 	l.n_vmas = n;
 	return agent_conn_send(&a->conn, WIRE_LAYOUT, &l.base);
@@ -102,10 +102,10 @@ int agent_layout_read(struct agent *a, bool tracked, VmaEntry ***ret, size_t *re
 	int r = 0;
 
 	for (int tries = 0; tries < 10; tries++) {
-		r = dump_mm_layout(a->opts->pid, tracked, ret, ret_n);
+		r = dump_mm_layout(a->cur_pid, tracked, ret, ret_n);
 		if (!agent_raced(r))
 			break;
-		log_debug("layout of pid %d changed while read (%s), again", a->opts->pid,
+		log_debug("layout of pid %d changed while read (%s), again", a->cur_pid,
 			  err_detail());
 	}
 	return r;
@@ -167,7 +167,7 @@ int agent_residency_send(struct agent *a, const struct track_ranges *res)
 		ranges[i].end = res->ranges[i].end;
 		ptrs[i] = &ranges[i];
 	}
-	m.pid = (uint32_t)a->opts->pid;
+	m.pid = (uint32_t)a->cur_pid;
 	m.resident = ptrs;
 	m.n_resident = res->count;
 	r = agent_conn_send(&a->conn, WIRE_RESIDENCY, &m.base);

@@ -108,7 +108,8 @@ void agent_report_json(FILE *f, const struct agent_report *rep)
 	precopy_json_string(f, agent_outcome_name(rep->outcome));
 	fprintf(f, ",\"ok\":%s,\"message\":", rep->outcome == AGENT_OK ? "true" : "false");
 	precopy_json_string(f, rep->outcome == AGENT_OK ? NULL : rep->message);
-	fprintf(f, ",\"pid\":%d,\"destination\":", (int)rep->pid);
+	fprintf(f, ",\"pid\":%d,\"processes\":%u,\"destination\":", (int)rep->pid,
+		rep->processes ? rep->processes : 1);
 	precopy_json_string(f, rep->peer);
 	fprintf(f, ",\"dst_pid\":%u,\"tracker\":", rep->dst_pid);
 	precopy_json_string(f, track_kind_name(rep->tracker));
@@ -205,6 +206,9 @@ void agent_report_text(FILE *f, const struct agent_report *rep)
 		agent_outcome_name(rep->outcome));
 	if (rep->outcome == AGENT_OK)
 		fprintf(f, " (pid %u there)", rep->dst_pid);
+	if (rep->processes > 1)
+		fprintf(f, "\na tree of %u processes: the figures below are summed over them",
+			rep->processes);
 	fprintf(f, "\ntracker %s: %s\n", track_kind_name(rep->tracker), rep->tracker_why);
 	agent_text_rounds(f, rep);
 	if (rep->outcome == AGENT_OK)

@@ -26,6 +26,7 @@
 #include "dump.h"
 #include "dump_internal.h"
 #include "dump_net.h"
+#include "dump_tree_net.h"
 #include "err.h"
 #include "log.h"
 #include "netlock.h"
@@ -126,20 +127,6 @@ static int dump_check_pid(pid_t pid)
 		return r;
 	r = dump_timers_check(pid);
 	return r < 0 ? r : dump_ipc_check(pid);
-}
-
-/* Everything that refuses a dump of one process (live migration) before it is touched. */
-static int dump_check(const struct dump_opts *opts)
-{
-	int r;
-
-	if (geteuid() != 0)
-		return err_setf(-EPERM, "must run as root");
-	r = dump_check_pid(opts->pid);
-	if (r < 0)
-		return r;
-	/* Named refusal of every descendant: see dump_tree.c. */
-	return dump_tree_check(opts->pid);
 }
 
 static bool dump_has_thread(const struct dump_proc *proc, pid_t tid)
@@ -352,6 +339,7 @@ void dump_pstree_fill(PstreeEntry *ps, const struct dump_proc *proc, uint32_t *t
 	ps->sid = proc->sid;
 	ps->n_threads = proc->nr_threads;
 	ps->threads = tids;
+	ps->has_pty_ctty = dump_fd_pty_ctty_of(proc->pid, &ps->pty_ctty); /* dump_fd_pty.c */
 	if (proc->zombie) {
 		tids[0] = proc->pid; /* tids holds nr_threads + 1 entries */
 		ps->n_threads = 1;
@@ -597,28 +585,6 @@ static int dump_frozen(const struct dump_opts *opts, struct dump_tree *tree,
 	return 0;
 }
 
-/* The checks, and the fd table once before touching anything. */
-int dump_precheck(const struct dump_opts *opts, struct dump_proc *proc)
-{
-	struct proc_stat st;
-	FdEntry **fds;
-	size_t n;
-	int r;
-
-	r = dump_check(opts);
-	if (r < 0)
-		return r;
-	r = dump_files_scan(opts->pid, opts->shell_job, &fds, &n);
-	if (r < 0)
-		return r;
-	dump_files_free(fds, n);
-	r = dump_read_stat(opts->pid, &st);
-	if (r < 0)
-		return r;
-	proc->was_stopped = st.state == 'T';
-	return 0;
-}
-
 int dump_check_member(const struct dump_opts *opts, struct dump_proc *proc)
 {
 	struct proc_stat st;
@@ -708,6 +674,8 @@ int dump_run(const struct dump_opts *opts)
 	r = dump_tree_precheck(opts, &tree);
 	if (r == 0)
 		r = dump_net_start(opts, &tree.procs[0], &net);
+	if (r == 0) /* the members' sockets under the same lock (dump_tree_net.h) */
+		r = dump_tree_net_extend(&tree, net);
 	if (r < 0)
 		goto fail;
 	log_debug("dump: checks: %.3f ms", dump_ms_since(&start));

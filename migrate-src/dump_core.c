@@ -18,6 +18,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/futex.h>
+
 #include "compat.h"
 #include "dump_internal.h"
 #include "err.h"
@@ -48,21 +50,112 @@ struct dump_stack {
 	uint64_t size;
 };
 
+/*
+ * A syscall interrupted by a stop returns -ERESTART_RESTARTBLOCK when what it must resume
+ * with lives in the kernel's restart block of the thread (the deadline of its timeout, the time
+ * left to sleep): on resume the kernel runs restart_syscall, which reads that block. A new
+ * process has no such block (its restart_syscall returns EINTR), and a thread resumed into
+ * restart_syscall no longer shows which syscall it is in. Which of them the registers can stand
+ * for, their arguments being still in place (x86_64: rdi, rsi, rdx, r10):
+ *
+ *	poll(fds, n, -1)                        exactly: no time to lose
+ *	poll(fds, n, ms)                        waits its whole timeout again
+ *	nanosleep(req, rem), rem == req         exactly: the kernel wrote the time left over req
+ *	nanosleep(req, rem), rem != NULL        sleeps *rem (the time left) instead of *req
+ *	nanosleep(req, NULL)                    sleeps its whole time again
+ *	clock_nanosleep(clk, 0, req, rem)       the same (an absolute one restarts without a block)
+ *	futex(FUTEX_WAIT_BITSET, .., abs)       exactly: the timeout is a deadline
+ *	futex(FUTEX_WAIT, .., rel)              waits its whole timeout again
+ *
+ * A timed wait that lasts longer is within its contract (a timeout is a minimum); EINTR is not
+ * for a process without signal handlers, which never sees it from these calls.
+ */
+enum dump_rerun {
+	DUMP_RERUN_NONE,   /* not a syscall the registers can stand for */
+	DUMP_RERUN_EXACT,  /* as the kernel's restart would */
+	DUMP_RERUN_REM,	   /* a sleep, from the time left the kernel wrote to rem */
+	DUMP_RERUN_LONGER, /* its whole timeout again */
+};
+
+static enum dump_rerun dump_core_rerun_kind(const struct user_regs_struct *regs)
+{
+	switch (regs->orig_rax) {
+	case SYS_poll:
+		return (int)regs->rdx < 0 ? DUMP_RERUN_EXACT : DUMP_RERUN_LONGER;
+	case SYS_nanosleep:
+		if (!regs->rsi)
+			return DUMP_RERUN_LONGER;
+		return regs->rsi == regs->rdi ? DUMP_RERUN_EXACT : DUMP_RERUN_REM;
+	case SYS_clock_nanosleep:
+		if (!regs->r10)
+			return DUMP_RERUN_LONGER;
+		return regs->r10 == regs->rdx ? DUMP_RERUN_EXACT : DUMP_RERUN_REM;
+	case SYS_futex:
+		return ((int)regs->rsi & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET ? DUMP_RERUN_EXACT
+									      : DUMP_RERUN_LONGER;
+	}
+	return DUMP_RERUN_NONE;
+}
+
+/* Back to the syscall instruction with its number (and, REM, the time left as its request). */
+static void dump_core_rerun(struct user_regs_struct *regs, enum dump_rerun kind)
+{
+	if (kind == DUMP_RERUN_REM && regs->orig_rax == SYS_nanosleep)
+		regs->rdi = regs->rsi;
+	else if (kind == DUMP_RERUN_REM)
+		regs->rdx = regs->r10;
+	regs->rax = regs->orig_rax;
+	regs->rip -= 2;
+}
+
 void dump_core_adjust_restart(struct user_regs_struct *regs)
 {
 	long rax = (long)regs->rax;
+	enum dump_rerun kind;
 
 	if ((long)regs->orig_rax < 0)
 		return;
 	if (rax == -DUMP_ERESTARTSYS || rax == -DUMP_ERESTARTNOINTR ||
 	    rax == -DUMP_ERESTARTNOHAND) {
 		/* Back to the syscall instruction with its number: it runs again. */
-		regs->rax = regs->orig_rax;
-		regs->rip -= 2;
+		dump_core_rerun(regs, DUMP_RERUN_EXACT);
 	} else if (rax == -DUMP_ERESTART_RESTARTBLOCK) {
-		/* The restart block (nanosleep's remaining time...) lives in the
-		 * kernel and is lost: the application sees EINTR, as with CRIU. */
-		regs->rax = (uint64_t)-EINTR;
+		kind = dump_core_rerun_kind(regs);
+		if (kind != DUMP_RERUN_NONE)
+			dump_core_rerun(regs, kind);
+		else /* restart_syscall, or a kind not listed above: as with CRIU */
+			regs->rax = (uint64_t)-EINTR;
+	}
+}
+
+bool dump_core_restart_in_place(struct user_regs_struct *regs)
+{
+	/* Only where it changes nothing: the kernel's restart is exact while the thread stays. */
+	if ((long)regs->orig_rax < 0 || (long)regs->rax != -DUMP_ERESTART_RESTARTBLOCK ||
+	    dump_core_rerun_kind(regs) != DUMP_RERUN_EXACT)
+		return false;
+	dump_core_rerun(regs, DUMP_RERUN_EXACT);
+	return true;
+}
+
+void dump_core_release_restarts(struct dump_proc *proc)
+{
+	for (size_t i = 0; i < proc->nr_threads; i++) {
+		const struct dump_thread *t = &proc->threads[i];
+		struct user_regs_struct regs;
+		int r;
+
+		if (!t->seized || !t->stopped || puppet_get_regs(t->tid, &regs) < 0 ||
+		    !dump_core_restart_in_place(&regs))
+			continue;
+		r = puppet_set_regs(t->tid, &regs);
+		if (r < 0)
+			log_debug("dump: thread %d: cannot set it back into syscall %llu: %s, "
+				  "ignoring (the kernel restarts it)",
+				  t->tid, (unsigned long long)regs.orig_rax, strerror(-r));
+		else
+			log_debug("dump: thread %d runs syscall %llu again rather than through "
+				  "restart_syscall", t->tid, (unsigned long long)regs.orig_rax);
 	}
 }
 

@@ -4,12 +4,16 @@
  * A FIFO is a pipe reached by a path: every open of the path shares one pipe buffer (per
  * inode), so the process's fds of one FIFO make one record of data, carried on the first of
  * them in the image (dump_fd_fifo_check). An fd that is a dup of an earlier one (one open file
- * description, kcmp) says so, so that the restore dups it rather than opening the path again. The data is copied without being consumed: tee(2)
- * from a copy of a read end (pidfd_getfd) into a pipe of ours, which we then read; the process
- * keeps its bytes whatever happens to the dump.
+ * description, kcmp) says so, so that the restore dups it rather than opening the path again.
+ * The data is copied without being consumed: tee(2) from a copy of a read end (pidfd_getfd)
+ * into a pipe of ours, which we then read; the process keeps its bytes whatever happens to the
+ * dump.
  *
  * Anyone else holding the FIFO would share that buffer: restoring it would lose the bytes they
- * read meanwhile or duplicate them, so such a FIFO is refused by name, holder included. Other
+ * read meanwhile or duplicate them, so such a FIFO is refused by name, holder included. In a
+ * tree dump, holders that are members of the tree are inside (dump_fd_fifo_check_tree): each
+ * member opens the FIFO again at restore and the bytes are carried once, on the first
+ * holder's record. Other
  * holders are found by scanning /proc/PID/fd of every process we can see (our PID namespace),
  * and only when the process holds a FIFO at all: it costs a stat per fd of the system.
  */
@@ -24,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dump_fd_fifo.h"
 #include "dump_internal.h"
 #include "err.h"
 
@@ -201,6 +206,10 @@ static const FdEntry *fd_fifo_match(FdEntry **fds, size_t count, const struct st
 	return NULL;
 }
 
+/* A tree dump looks for holders outside the tree once every member is known
+ * (dump_fd_fifo_check_tree); the members' own checks leave them alone. */
+static bool fd_fifo_tree_mode;
+
 static int fd_fifo_refuse(pid_t pid, const FdEntry *e, pid_t other, const char *other_fd)
 {
 	char path[64], comm[64] = "?";
@@ -215,9 +224,11 @@ static int fd_fifo_refuse(pid_t pid, const FdEntry *e, pid_t other, const char *
 	}
 	return err_setf(-ENOTSUP,
 			"fd %u of pid %d is the FIFO %s, which pid %d (%s) also has open (its fd "
-			"%s): a FIFO shared with another process is not supported (its unread data "
-			"would be lost or duplicated): close it there, then dump again",
-			e->fd, pid, e->path, other, comm, other_fd);
+			"%s): a FIFO shared with a process outside the %s is not supported (its "
+			"unread data would be lost or duplicated): close it there, or dump a tree "
+			"that holds it, then dump again",
+			e->fd, pid, e->path, other, comm, other_fd,
+			fd_fifo_tree_mode ? "dumped tree" : "dumped process");
 }
 
 /* -ENOTSUP naming the holder when process other holds a FIFO of fds. Processes and fds that
@@ -247,7 +258,16 @@ static int fd_fifo_scan_one(pid_t pid, FdEntry **fds, size_t count, pid_t other)
 	return r;
 }
 
-static int fd_fifo_scan_others(pid_t pid, FdEntry **fds, size_t count)
+/* Whether other is pid or, in a tree dump, a member of tree. */
+static bool fd_fifo_inside(pid_t pid, const struct dump_tree *tree, pid_t other)
+{
+	for (size_t i = 0; tree && i < tree->count; i++)
+		if (tree->procs[i].pid == other)
+			return true;
+	return other == pid;
+}
+
+static int fd_fifo_scan_others(pid_t pid, FdEntry **fds, size_t count, const struct dump_tree *tree)
 {
 	struct dirent *d;
 	DIR *proc = opendir("/proc");
@@ -261,7 +281,8 @@ static int fd_fifo_scan_others(pid_t pid, FdEntry **fds, size_t count)
 		char *end;
 		long other = strtol(d->d_name, &end, 10);
 
-		if (*end || other <= 0 || other == pid || other == getpid())
+		if (*end || other <= 0 || other == getpid() ||
+		    fd_fifo_inside(pid, tree, (pid_t)other))
 			continue;
 		r = fd_fifo_scan_one(pid, fds, count, (pid_t)other);
 	}
@@ -298,16 +319,27 @@ static int fd_fifo_find_dup(pid_t pid, FdEntry **fds, size_t count, FdEntry *e)
 	return 0;
 }
 
+void dump_fd_fifo_set_tree(bool tree)
+{
+	fd_fifo_tree_mode = tree;
+}
+
+static bool fd_fifo_any(FdEntry **fds, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (fds[i]->kind == FD_KIND__FD_FIFO)
+			return true;
+	return false;
+}
+
 int dump_fd_fifo_check(pid_t pid, FdEntry **fds, size_t count)
 {
-	bool any = false;
-	int r;
+	int r = 0;
 
-	for (size_t i = 0; i < count; i++)
-		any = any || fds[i]->kind == FD_KIND__FD_FIFO;
-	if (!any)
+	if (!fd_fifo_any(fds, count))
 		return 0;
-	r = fd_fifo_scan_others(pid, fds, count);
+	if (!fd_fifo_tree_mode)
+		r = fd_fifo_scan_others(pid, fds, count, NULL);
 	for (size_t i = 0; r == 0 && i < count; i++)
 		if (fds[i]->kind == FD_KIND__FD_FIFO && fd_fifo_first(fds, count, fds[i]) == fds[i])
 			r = fd_fifo_collect(pid, fds, count, fds[i]);
@@ -315,4 +347,50 @@ int dump_fd_fifo_check(pid_t pid, FdEntry **fds, size_t count)
 		if (fds[i]->kind == FD_KIND__FD_FIFO)
 			r = fd_fifo_find_dup(pid, fds, count, fds[i]);
 	return r;
+}
+
+/* Whether a member of tree before index i holds the FIFO of e through an fd that reaches its
+ * buffer (not O_PATH). */
+static bool fd_fifo_held_before(const struct dump_tree *tree, size_t i, const FdEntry *e)
+{
+	for (size_t j = 0; j < i; j++)
+		if (fd_fifo_first(tree->procs[j].fds, tree->procs[j].nr_fds, e))
+			return true;
+	return false;
+}
+
+/* Every member that holds a FIFO read its bytes: they stay on the first holder's record
+ * only (the restore writes them once, through the first member that opens the FIFO). */
+static void fd_fifo_tree_data_once(const struct dump_tree *tree)
+{
+	for (size_t i = 1; i < tree->count; i++) {
+		const struct dump_proc *proc = &tree->procs[i];
+
+		for (size_t k = 0; k < proc->nr_fds; k++) {
+			FdEntry *e = proc->fds[k];
+
+			if (!e->has_fifo_data || !fd_fifo_held_before(tree, i, e))
+				continue;
+			free(e->fifo_data.data);
+			e->fifo_data.data = NULL;
+			e->fifo_data.len = 0;
+			e->has_fifo_data = false;
+		}
+	}
+}
+
+int dump_fd_fifo_check_tree(const struct dump_tree *tree)
+{
+	for (size_t i = 0; i < tree->count; i++) {
+		const struct dump_proc *proc = &tree->procs[i];
+		int r;
+
+		if (!fd_fifo_any(proc->fds, proc->nr_fds))
+			continue;
+		r = fd_fifo_scan_others(proc->pid, proc->fds, proc->nr_fds, tree);
+		if (r < 0)
+			return r;
+	}
+	fd_fifo_tree_data_once(tree);
+	return 0;
 }

@@ -1,10 +1,11 @@
 /*
  * dump_fd_ghost: files that exist nowhere but in the process, carried whole in the image.
  *
- * Memfds that the process does not also map (a mapping would have to map the restored
- * memfd, which the VMA records cannot say yet), and deleted regular files. Their contents
- * travel in the FdEntry, up to the ghost limit (--ghost-limit, CRIU's name and meaning); a
- * larger one is refused by fd, path, size and limit.
+ * Memfds and deleted regular files. Their contents travel in the FdEntry, up to the ghost
+ * limit (--ghost-limit, CRIU's name and meaning); a larger one is refused by fd, path, size
+ * and limit. One the process also maps is carried with its first VMA instead
+ * (dump_mm_ghost.c): the FdEntry says ghost_mapped and the restore opens the fd on the
+ * object it mapped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,11 @@ void dump_fd_ghost_set_limit(uint64_t bytes)
 	dump_fd_ghost_limit = bytes < DUMP_FD_GHOST_LIMIT_MAX ? bytes : DUMP_FD_GHOST_LIMIT_MAX;
 }
 
+uint64_t dump_fd_ghost_get_limit(void)
+{
+	return dump_fd_ghost_limit;
+}
+
 static int fd_ghost_too_big(const FdEntry *e, const char *what, uint64_t size)
 {
 	if (size <= dump_fd_ghost_limit)
@@ -40,7 +46,7 @@ static int fd_ghost_too_big(const FdEntry *e, const char *what, uint64_t size)
 			(unsigned long long)DUMP_FD_GHOST_LIMIT_MAX);
 }
 
-/* Whether pid maps the file with inode ino (the maps' inode column). */
+/* Whether pid maps the memfd or deleted file with inode ino (the maps' inode column). */
 static int fd_ghost_mapped(pid_t pid, uint64_t ino, bool *ret)
 {
 	char path[64], line[4352];
@@ -55,7 +61,7 @@ static int fd_ghost_mapped(pid_t pid, uint64_t ino, bool *ret)
 		uint64_t i;
 
 		if (sscanf(line, "%*s %*s %*s %*s %" SCNu64, &i) == 1 && i == ino &&
-		    strstr(line, "/memfd:"))
+		    strstr(line, " (deleted)"))
 			*ret = true;
 	}
 	fclose(f);
@@ -103,14 +109,9 @@ static int fd_ghost_memfd(pid_t pid, FdEntry *e, int copy)
 	r = fd_ghost_mapped(pid, e->ino, &mapped);
 	if (r < 0)
 		return err_setf(r, "cannot read the maps of pid %d: %s", pid, strerror(-r));
-	if (mapped)
-		return err_setf(-ENOTSUP,
-				"fd %u is a memfd (%s) that pid %d also maps: mapped "
-				"memfds are not supported yet",
-				e->fd, e->path, pid);
 	if (fstat(copy, &st) < 0)
 		return -errno;
-	r = fd_ghost_too_big(e, "a memfd", (uint64_t)st.st_size);
+	r = mapped ? 0 : fd_ghost_too_big(e, "a memfd", (uint64_t)st.st_size);
 	if (r < 0)
 		return r;
 	seals = fcntl(copy, F_GET_SEALS);
@@ -120,9 +121,11 @@ static int fd_ghost_memfd(pid_t pid, FdEntry *e, int copy)
 	e->memfd_seals = (uint32_t)seals;
 	e->size = (uint64_t)st.st_size;
 	r = fd_ghost_name(e->path, &e->memfd_name);
-	if (r == 0)
+	/* Mapped: the contents travel once, with the VMA (dump_mm_ghost.c). */
+	e->has_ghost_mapped = e->ghost_mapped = mapped;
+	if (r == 0 && !mapped)
 		r = fd_ghost_read(copy, (size_t)st.st_size, &e->file_data);
-	e->has_file_data = r == 0;
+	e->has_file_data = r == 0 && !mapped;
 	return r;
 }
 
@@ -134,6 +137,7 @@ static int fd_ghost_deleted(pid_t pid, FdEntry *e)
 {
 	char path[64];
 	struct stat st;
+	bool mapped;
 	int fd, r;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%u", pid, e->fd);
@@ -151,7 +155,14 @@ static int fd_ghost_deleted(pid_t pid, FdEntry *e)
 			     e->fd, e->path);
 		goto out;
 	}
-	r = fd_ghost_too_big(e, "a deleted file", (uint64_t)st.st_size);
+	r = fd_ghost_mapped(pid, e->ino, &mapped);
+	e->has_ghost_mapped = e->ghost_mapped = r == 0 && mapped;
+	if (e->ghost_mapped) {
+		e->size = (uint64_t)st.st_size;
+		goto out;
+	}
+	if (r == 0)
+		r = fd_ghost_too_big(e, "a deleted file", (uint64_t)st.st_size);
 	if (r == 0) {
 		e->size = (uint64_t)st.st_size;
 		r = fd_ghost_read(fd, (size_t)st.st_size, &e->file_data);

@@ -15,5 +15,7 @@
 
 /* Bytes up to which such a file is carried; larger ones are refused by name. */
 void dump_fd_ghost_set_limit(uint64_t bytes);
+/* The limit in force (mapped memfds and deleted files, dump_mm_ghost.c, obey it too). */
+uint64_t dump_fd_ghost_get_limit(void);
 
 #endif

@@ -6,6 +6,8 @@
  * succeeds, fails or leaves it running, and no byte can be lost or read twice.
  * A pipe with one end in another process is refused by name, unless a tree is dumped and
  * that process is in it (dump_fd_pipe_check_tree): each end is then restored where it was.
+ * The same two tree calls also switch and check FIFOs (dump_fd_fifo.h) and unix sockets
+ * (dump_fd_unix.h), which members of a tree share the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dump_fd_fifo.h"
+#include "dump_fd_unix.h"
 #include "dump_internal.h"
 #include "err.h"
 
@@ -128,9 +132,14 @@ static bool fd_pipe_has_end(FdEntry **fds, size_t count, uint64_t ino, uint32_t 
 /* A tree dump checks the pipes of all its members together (dump_fd_pipe_check_tree). */
 static bool fd_pipe_tree_mode;
 
+/* FIFOs and unix sockets, which members of a tree reach as they reach pipes, follow the same
+ * mode and are checked in the same pass: whoever dumps a tree (dump_tree_precheck, the
+ * agent) gets all three from these two calls. */
 void dump_fd_pipe_set_tree(bool tree)
 {
 	fd_pipe_tree_mode = tree;
+	dump_fd_fifo_set_tree(tree);
+	dump_fd_unix_set_tree(tree);
 }
 
 int dump_fd_pipe_check(pid_t pid, FdEntry **fds, size_t count)
@@ -180,7 +189,7 @@ static int fd_pipe_other_closed(pid_t pid, const FdEntry *e)
 	return (pfd.revents & (rd ? POLLHUP : POLLERR)) != 0;
 }
 
-int dump_fd_pipe_check_tree(const struct dump_tree *tree)
+static int fd_pipe_check_tree_pipes(const struct dump_tree *tree)
 {
 	for (size_t i = 0; i < tree->count; i++) {
 		const struct dump_proc *proc = &tree->procs[i];
@@ -209,4 +218,15 @@ int dump_fd_pipe_check_tree(const struct dump_tree *tree)
 		}
 	}
 	return 0;
+}
+
+int dump_fd_pipe_check_tree(const struct dump_tree *tree)
+{
+	int r = fd_pipe_check_tree_pipes(tree);
+
+	if (r == 0)
+		r = dump_fd_unix_check_tree(tree);
+	if (r == 0)
+		r = dump_fd_fifo_check_tree(tree);
+	return r;
 }

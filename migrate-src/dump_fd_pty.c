@@ -11,8 +11,14 @@
  * The queued data cannot be copied without being consumed (pty_queue.h): it is read out and
  * put back at once, and only while the process is frozen (its state is 't'); the scan before
  * the freeze leaves it alone. Should putting it back fail, the process has lost it: the dump
- * fails, naming the pair. For one process, a pair must have its master and a slave fd here;
- * what is not carried is refused by name.
+ * fails, naming the pair. A pair must have its master and a slave fd in the dumped tree; what
+ * is not carried is refused by name.
+ *
+ * In a tree (dump_fd_pty_set_tree), a slave whose master any member holds is part of the pair
+ * too, and dump_fd_pty_check_tree reads each pair once, across the members: the session of
+ * the tree whose controlling terminal it is (TtyEntry.session; its leader must be a member,
+ * and is marked in its PstreeEntry.pty_ctty through dump_fd_pty_ctty_of) and its foreground
+ * group (TtyEntry.fg_pgrp, a group of that session in the tree).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -100,10 +106,34 @@ static bool fd_pty_master_held(pid_t pid, unsigned int index)
 	return held;
 }
 
+/* The root of the tree being dumped (dump_fd_pty_set_tree), 0 for one process. */
+static pid_t fd_pty_tree_root;
+
+void dump_fd_pty_set_tree(pid_t root)
+{
+	fd_pty_tree_root = root;
+}
+
+/* Whether a member of the tree other than pid holds the master of pts index. */
+static bool fd_pty_master_in_tree(pid_t pid, unsigned int index)
+{
+	struct dump_tree_scan s;
+	bool held = false;
+
+	if (fd_pty_tree_root <= 0 || dump_tree_scan(fd_pty_tree_root, &s) < 0)
+		return false;
+	for (size_t i = 0; i < s.count && !held; i++)
+		held = s.members[i].pid != pid && fd_pty_master_held(s.members[i].pid, index);
+	dump_tree_scan_fini(&s);
+	return held;
+}
+
 bool dump_fd_pty_is_slave(const struct dump_fd_probe *p)
 {
+	unsigned int index = fd_pty_slave_index(p->rdev);
+
 	return fd_pty_is_slave_dev(p->mode, p->rdev) &&
-	       fd_pty_master_held(p->pid, fd_pty_slave_index(p->rdev));
+	       (fd_pty_master_held(p->pid, index) || fd_pty_master_in_tree(p->pid, index));
 }
 
 int dump_fd_pty_fill(pid_t pid, FdEntry *e)
@@ -176,8 +206,96 @@ static bool fd_pty_is_ctty(const struct proc_stat *st, unsigned int index)
 	       (ma - PTY_SLAVE_MAJOR_FIRST) * 256 + mi == index;
 }
 
+/* The tree whose pairs dump_fd_pty_check_tree reads, NULL otherwise. */
+static const struct dump_tree *fd_pty_tree_now;
+
+/* What the last dump_fd_pty_check_tree found: the session leaders whose controlling terminal
+ * is a pair of the tree, and that pair (for dump_fd_pty_ctty_of). */
+#define FD_PTY_MAX_LEADERS 64
+static struct {
+	pid_t leader;
+	uint32_t index;
+} fd_pty_leaders[FD_PTY_MAX_LEADERS];
+static size_t fd_pty_nr_leaders;
+
+bool dump_fd_pty_ctty_of(pid_t pid, uint32_t *ret_index)
+{
+	for (size_t i = 0; i < fd_pty_nr_leaders; i++) {
+		if (fd_pty_leaders[i].leader == pid) {
+			*ret_index = fd_pty_leaders[i].index;
+			return true;
+		}
+	}
+	return false;
+}
+
+static const struct dump_proc *fd_pty_tree_find(const struct dump_tree *tree, pid_t pid)
+{
+	for (size_t i = 0; i < tree->count; i++)
+		if (tree->procs[i].pid == pid && !tree->procs[i].zombie)
+			return &tree->procs[i];
+	return NULL;
+}
+
+/* The session of the tree whose controlling terminal pair m is (0: none): its leader must be a
+ * member, who takes it again at the restore before forking the others. */
+static int fd_pty_tree_session(const struct dump_tree *tree, const FdEntry *m, pid_t *ret_sid)
+{
+	*ret_sid = 0;
+	for (size_t i = 0; i < tree->count; i++) {
+		const struct dump_proc *q = &tree->procs[i];
+		struct proc_stat st;
+
+		if (q->zombie || fd_pty_stat(q->pid, &st) < 0 || !fd_pty_is_ctty(&st, m->pty_index))
+			continue;
+		if (!fd_pty_tree_find(tree, st.session))
+			return err_setf(-ENOTSUP, "pid %d: its controlling terminal is pseudo-terminal "
+					"/dev/pts/%u of the tree of pid %d, but its session %d is led "
+					"by a process outside the tree: dump the tree of the session "
+					"leader", q->pid, m->pty_index, tree->procs[0].pid,
+					st.session);
+		*ret_sid = st.session;
+		return 0;
+	}
+	return 0;
+}
+
+/* Session and foreground group of pair m (master: a copy of its master) in the tree. */
+static int fd_pty_tree_ctty(const struct dump_tree *tree, const FdEntry *m, int master,
+			    TtyEntry *tty)
+{
+	pid_t sid, fg;
+	int r = fd_pty_tree_session(tree, m, &sid);
+
+	if (r < 0 || !sid)
+		return r;
+	if (fd_pty_nr_leaders == FD_PTY_MAX_LEADERS)
+		return err_setf(-ENOTSUP, "the tree of pid %d has more than %d sessions on "
+				"pseudo-terminals of its own", tree->procs[0].pid,
+				FD_PTY_MAX_LEADERS);
+	fd_pty_leaders[fd_pty_nr_leaders].leader = sid;
+	fd_pty_leaders[fd_pty_nr_leaders++].index = m->pty_index;
+	tty->has_session = true;
+	tty->session = (uint32_t)sid;
+	fg = tcgetpgrp(master); /* through the master: the slave answers only its session */
+	if (fg <= 0)
+		return 0; /* no foreground group: the leader's own at the restore */
+	for (size_t i = 0; i < tree->count; i++) {
+		if (tree->procs[i].pgid == fg && tree->procs[i].sid == sid) {
+			tty->has_fg_pgrp = true;
+			tty->fg_pgrp = (uint32_t)fg;
+			return 0;
+		}
+	}
+	return err_setf(-ENOTSUP, "pseudo-terminal /dev/pts/%u (master at fd %u) has the "
+			"foreground process group %d, which no process of the tree of pid %d is "
+			"in: it cannot be rebuilt", m->pty_index, m->fd, (int)fg,
+			tree->procs[0].pid);
+}
+
 /* What a single-process restore cannot give back: another line discipline, a controlling
- * terminal of a session or foreground group that is not the process's own. */
+ * terminal of a session or foreground group that is not the process's own. In a tree: another
+ * line discipline, a session or foreground group outside the tree. */
 static int fd_pty_refuse(pid_t pid, const FdEntry *m, int master, int slave,
 			 const struct proc_stat *st, TtyEntry *tty)
 {
@@ -190,6 +308,8 @@ static int fd_pty_refuse(pid_t pid, const FdEntry *m, int master, int slave,
 		return err_setf(-ENOTSUP, "fd %u of pid %d: pseudo-terminal /dev/pts/%u uses line "
 				"discipline %d: only the default one (N_TTY) is supported", m->fd,
 				pid, m->pty_index, ldisc);
+	if (fd_pty_tree_now)
+		return fd_pty_tree_ctty(fd_pty_tree_now, m, master, tty);
 	tty->has_ctty = tty->ctty = fd_pty_is_ctty(st, m->pty_index);
 	if (!tty->ctty)
 		return 0;
@@ -291,8 +411,8 @@ static int fd_pty_read_pair(pid_t pid, int master, int slave, const struct proc_
 	return r;
 }
 
-/* The state of the pair of master fd m (s: a slave fd of it) onto m. */
-static int fd_pty_state(pid_t pid, FdEntry *m, const FdEntry *s)
+/* The state of the pair of master fd m of pid (s: a slave fd of it, of pid spid) onto m. */
+static int fd_pty_state(pid_t pid, FdEntry *m, pid_t spid, const FdEntry *s)
 {
 	int master = -1, slave = -1, r;
 	struct proc_stat st;
@@ -308,7 +428,7 @@ static int fd_pty_state(pid_t pid, FdEntry *m, const FdEntry *s)
 	m->pty = tty;
 	r = fd_pty_getfd(pid, (int)m->fd, &master);
 	if (r == 0)
-		r = fd_pty_getfd(pid, (int)s->fd, &slave);
+		r = fd_pty_getfd(spid, (int)s->fd, &slave);
 	if (r == 0)
 		r = fd_pty_read_pair(pid, master, slave, &st, m, tty);
 	if (master >= 0)
@@ -342,6 +462,8 @@ int dump_fd_pty_check(pid_t pid, FdEntry **fds, size_t count)
 		if (e->kind != FD_KIND__FD_PTY_MASTER && e->kind != FD_KIND__FD_PTY_SLAVE)
 			continue;
 		fd_pty_dups(pid, fds, i);
+		if (fd_pty_tree_root > 0) /* the pairs: dump_fd_pty_check_tree */
+			continue;
 		if (e->kind != FD_KIND__FD_PTY_MASTER ||
 		    fd_pty_find(fds, count, FD_KIND__FD_PTY_MASTER, e->pty_index) != e)
 			continue;
@@ -352,9 +474,66 @@ int dump_fd_pty_check(pid_t pid, FdEntry **fds, size_t count)
 					"/dev/pts/%u, whose slave this process does not hold: a "
 					"pty whose slave is closed or in another process is not "
 					"supported yet", e->fd, pid, e->pty_index);
-		r = fd_pty_state(pid, e, s);
+		r = fd_pty_state(pid, e, pid, s);
 		if (r < 0)
 			return r;
+	}
+	return 0;
+}
+
+/* The first fd of kind and pts index in the tree (the process fds first), and its holder. */
+static FdEntry *fd_pty_tree_first(const struct dump_tree *tree, const struct dump_proc *fds,
+				  int kind, uint32_t index, pid_t *ret_pid)
+{
+	FdEntry *e = fd_pty_find(fds->fds, fds->nr_fds, kind, index);
+
+	*ret_pid = fds->pid;
+	for (size_t i = 0; !e && i < tree->count; i++) {
+		e = fd_pty_find(tree->procs[i].fds, tree->procs[i].nr_fds, kind, index);
+		*ret_pid = tree->procs[i].pid;
+	}
+	return e;
+}
+
+/* The pair of master fd e of member proc, the first of the tree: its slave is somewhere in
+ * the tree, and its state goes on e. */
+static int fd_pty_tree_pair(struct dump_tree *tree, const struct dump_proc *proc, FdEntry *e)
+{
+	const FdEntry *s;
+	pid_t holder, spid;
+	int r;
+
+	if (fd_pty_tree_first(tree, &tree->procs[0], FD_KIND__FD_PTY_MASTER, e->pty_index,
+			      &holder) != e)
+		return 0;
+	s = fd_pty_tree_first(tree, proc, FD_KIND__FD_PTY_SLAVE, e->pty_index, &spid);
+	if (!s)
+		return err_setf(-ENOTSUP, "fd %u of pid %d is the master of pseudo-terminal "
+				"/dev/pts/%u, whose slave no process of the tree of pid %d holds: "
+				"a pty whose slave is closed or outside the tree is not supported",
+				e->fd, proc->pid, e->pty_index, tree->procs[0].pid);
+	fd_pty_tree_now = tree;
+	r = fd_pty_state(proc->pid, e, spid, s);
+	fd_pty_tree_now = NULL;
+	return r;
+}
+
+int dump_fd_pty_check_tree(struct dump_tree *tree)
+{
+	fd_pty_nr_leaders = 0;
+	for (size_t i = 0; i < tree->count; i++) {
+		const struct dump_proc *proc = &tree->procs[i];
+
+		for (size_t k = 0; !proc->zombie && k < proc->nr_fds; k++) {
+			FdEntry *e = proc->fds[k];
+			int r;
+
+			if (e->kind != FD_KIND__FD_PTY_MASTER || e->pty)
+				continue;
+			r = fd_pty_tree_pair(tree, proc, e);
+			if (r < 0)
+				return r;
+		}
 	}
 	return 0;
 }

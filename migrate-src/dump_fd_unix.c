@@ -14,6 +14,9 @@
  * Refused by name: file descriptors in flight (SCM_RIGHTS), connections waiting in a
  * listener's queue, names relative to a directory, and a peer outside the process without
  * --ext-unix-sk (dump_fd_unix_check, once every fd is known: peers are matched by inode).
+ * In a tree dump the peers are looked for in every member (dump_fd_unix_check_tree): a pair
+ * whose ends live in different members, or one end shared by several (fork), is restored as
+ * one pair whose ends go wherever they were; a peer outside the tree is refused by name.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -576,29 +579,60 @@ static void unix_peer_text(const UnixSocketEntry *u, char *buf, size_t size)
 	}
 }
 
-/* A peer outside the process: connected again at restore with --ext-unix-sk, by its name. */
-static int unix_check_external(pid_t pid, const FdEntry *e, UnixSocketEntry *u)
+/* Where the peers of the sockets being checked are looked for: the fds of one process, or
+ * every member of a tree (tree != NULL). */
+struct unix_scope {
+	FdEntry **fds;
+	size_t count;
+	const struct dump_tree *tree;
+};
+
+static const UnixSocketEntry *unix_scope_find(const struct unix_scope *sc, uint64_t inode)
 {
-	char peer[SOCKDIAG_UNIX_NAME_MAX + 160];
+	const UnixSocketEntry *u = NULL;
+
+	if (!sc->tree)
+		return unix_find(sc->fds, sc->count, inode);
+	for (size_t i = 0; !u && i < sc->tree->count; i++)
+		u = unix_find(sc->tree->procs[i].fds, sc->tree->procs[i].nr_fds, inode);
+	return u;
+}
+
+/* "the dumped process" or "the dumped tree of pid N", for messages. */
+static void unix_scope_text(const struct unix_scope *sc, char *buf, size_t size)
+{
+	if (sc->tree)
+		snprintf(buf, size, "the dumped tree of pid %d", sc->tree->procs[0].pid);
+	else
+		snprintf(buf, size, "the dumped process");
+}
+
+/* A peer outside the process (or tree): connected again at restore with --ext-unix-sk, by its
+ * name. */
+static int unix_check_external(pid_t pid, const FdEntry *e, UnixSocketEntry *u,
+			       const struct unix_scope *sc)
+{
+	char peer[SOCKDIAG_UNIX_NAME_MAX + 160], scope[64];
 
 	unix_peer_text(u, peer, sizeof(peer));
+	unix_scope_text(sc, scope, sizeof(scope));
 	if (!u->has_peer_name)
 		return err_setf(-ENOTSUP,
-				"fd %u of pid %d: unix %s socket connected to %s, outside the "
-				"dumped process: a socket shared with another process cannot be "
-				"dumped yet, and without a name it cannot be reconnected",
-				e->fd, pid, unix_type_name(u->type), peer);
+				"fd %u of pid %d: unix %s socket connected to %s, outside %s: a "
+				"socket shared with a process outside it cannot be dumped, and "
+				"without a name it cannot be reconnected: dump the tree that holds "
+				"both ends",
+				e->fd, pid, unix_type_name(u->type), peer, scope);
 	if (!unix_external_enabled)
 		return err_setf(-ENOTSUP,
 				"fd %u of pid %d: unix %s socket connected to %s, a peer outside "
-				"the dumped process: use --ext-unix-sk to reconnect it at restore",
-				e->fd, pid, unix_type_name(u->type), peer);
+				"%s: use --ext-unix-sk to reconnect it at restore",
+				e->fd, pid, unix_type_name(u->type), peer, scope);
 	if (u->n_queue)
 		return err_setf(-ENOTSUP,
-				"fd %u of pid %d: unix %s socket connected to %s outside the "
-				"dumped process has unread data from it: a reconnection would lose "
-				"it",
-				e->fd, pid, unix_type_name(u->type), peer);
+				"fd %u of pid %d: unix %s socket connected to %s outside %s has "
+				"unread data from it: a reconnection would lose it",
+				e->fd, pid, unix_type_name(u->type), peer, scope);
 	u->has_external = u->external = true;
 	return 0;
 }
@@ -616,31 +650,100 @@ static int unix_check_queue(pid_t pid, const FdEntry *e, const UnixSocketEntry *
 			e->fd, pid);
 }
 
+/* The checks of unix socket fd e of pid, its peer looked for in sc. */
+static int unix_check_one(pid_t pid, FdEntry *e, const struct unix_scope *sc)
+{
+	UnixSocketEntry *u = e->unix_sk;
+	const UnixSocketEntry *peer;
+	bool pair = false;
+	int r = 0;
+
+	if (e->kind != FD_KIND__FD_UNIX_SOCKET || !u)
+		return 0;
+	peer = u->has_peer_inode ? unix_scope_find(sc, u->peer_inode) : NULL;
+	if (u->has_peer_inode && !peer)
+		r = unix_check_external(pid, e, u, sc);
+	else if (peer)
+		pair = peer->has_peer_inode && peer->peer_inode == u->inode;
+	if (r == 0 && peer && !pair && !peer->has_name)
+		r = err_setf(-ENOTSUP,
+			     "fd %u of pid %d: unix datagram socket connected to an unnamed socket "
+			     "that is connected elsewhere: not supported",
+			     e->fd, pid);
+	if (r == 0)
+		r = unix_check_queue(pid, e, u, pair);
+	return r;
+}
+
+/* A tree dump checks the sockets of all its members together (dump_fd_unix_check_tree). */
+static bool unix_tree_mode;
+
+void dump_fd_unix_set_tree(bool tree)
+{
+	unix_tree_mode = tree;
+}
+
 int dump_fd_unix_check(pid_t pid, FdEntry **fds, size_t count)
 {
-	for (size_t i = 0; i < count; i++) {
-		FdEntry *e = fds[i];
-		UnixSocketEntry *u = e->unix_sk;
-		const UnixSocketEntry *peer;
-		bool pair = false;
-		int r = 0;
+	struct unix_scope sc = { .fds = fds, .count = count };
 
-		if (e->kind != FD_KIND__FD_UNIX_SOCKET || !u)
-			continue;
-		peer = u->has_peer_inode ? unix_find(fds, count, u->peer_inode) : NULL;
-		if (u->has_peer_inode && !peer)
-			r = unix_check_external(pid, e, u);
-		else if (peer)
-			pair = peer->has_peer_inode && peer->peer_inode == u->inode;
-		if (r == 0 && peer && !pair && !peer->has_name)
-			r = err_setf(-ENOTSUP,
-				     "fd %u of pid %d: unix datagram socket connected to an "
-				     "unnamed socket that is connected elsewhere: not supported",
-				     e->fd, pid);
-		if (r == 0)
-			r = unix_check_queue(pid, e, u, pair);
+	if (unix_tree_mode)
+		return 0;
+	for (size_t i = 0; i < count; i++) {
+		int r = unix_check_one(pid, fds[i], &sc);
+
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+/* Whether a member of tree before proc (index i) holds socket inode. */
+static bool unix_held_before(const struct dump_tree *tree, size_t i, uint64_t inode)
+{
+	for (size_t j = 0; j < i; j++)
+		if (unix_find(tree->procs[j].fds, tree->procs[j].nr_fds, inode))
+			return true;
+	return false;
+}
+
+/* A socket held by several members was peeked through each: its unread data stays on the
+ * first holder's fd only (the restore makes each socket once, from the first holder's record),
+ * so that the image carries it once. */
+static void unix_tree_data_once(const struct dump_tree *tree)
+{
+	for (size_t i = 1; i < tree->count; i++) {
+		const struct dump_proc *proc = &tree->procs[i];
+
+		for (size_t k = 0; k < proc->nr_fds; k++) {
+			UnixSocketEntry *u = proc->fds[k]->unix_sk;
+
+			if (proc->fds[k]->kind != FD_KIND__FD_UNIX_SOCKET || !u || !u->n_queue ||
+			    !unix_held_before(tree, i, u->inode))
+				continue;
+			for (size_t m = 0; m < u->n_queue; m++)
+				protobuf_c_message_free_unpacked(&u->queue[m]->base, NULL);
+			free(u->queue);
+			u->queue = NULL;
+			u->n_queue = 0;
+		}
+	}
+}
+
+int dump_fd_unix_check_tree(const struct dump_tree *tree)
+{
+	struct unix_scope sc = { .tree = tree };
+
+	for (size_t i = 0; i < tree->count; i++) {
+		const struct dump_proc *proc = &tree->procs[i];
+
+		for (size_t k = 0; k < proc->nr_fds; k++) {
+			int r = unix_check_one(proc->pid, proc->fds[k], &sc);
+
+			if (r < 0)
+				return r;
+		}
+	}
+	unix_tree_data_once(tree);
 	return 0;
 }

@@ -133,8 +133,18 @@ int dump_tree_share_fds(struct dump_tree *tree) DUMP_WUR;
  * dump found one. */
 int dump_tree_share_mem(struct dump_tree *tree) DUMP_WUR;
 /* dump_fd_ghost.c: name, seals and contents of memfd e of pid (nothing for other kinds);
- * -ENOTSUP (err_setf) for a mapped memfd or one above the size carried in images. */
+ * -ENOTSUP (err_setf) for one above the size carried in images. A memfd or deleted file the
+ * process also maps gets ghost_mapped and no contents (they travel with its VMA). */
 int dump_fd_ghost_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+/* dump_mm_ghost.c: whether mapping v is of a memfd or a deleted file (carried whole). */
+bool dump_mm_ghost_is(const struct proc_vma *v);
+/* dump_mm_ghost.c: contents, size, and name and seals or mode, of every memfd or deleted file
+ * mapped in vmas (VMA_FILE_* with file_deleted, dev/ino set), on the first VMA of each;
+ * -ENOTSUP (err_setf) naming the mapping above the ghost limit or not a regular file. */
+int dump_mm_ghost_fill(pid_t pid, VmaEntry **vmas, size_t n) DUMP_WUR;
+/* dump_mm_ghost.c: ghost_shared on the VMAs of memfds and deleted files that several members
+ * of tree map (mm collected): the restore maps one object in all of them. */
+void dump_mm_ghost_mark_shared(struct dump_tree *tree);
 /* dump_fd_lock.c: the file locks held through fd e of pid (FdEntry.locks); refused by name
  * without --file-locks or on anything but a regular file. */
 int dump_fd_lock_fill(pid_t pid, FdEntry *e) DUMP_WUR;
@@ -164,12 +174,32 @@ bool dump_fd_pty_is_master(const struct dump_fd_probe *p);
 bool dump_fd_pty_is_slave(const struct dump_fd_probe *p);
 int dump_fd_pty_fill(pid_t pid, FdEntry *e) DUMP_WUR;
 int dump_fd_pty_check(pid_t pid, FdEntry **fds, size_t count) DUMP_WUR;
+/* Tree mode (the tree of root, 0: off): a slave whose master any member holds is a
+ * FD_PTY_SLAVE; check does only the dups, and check_tree, on the members' fds, refuses a master
+ * whose slave no member holds and puts each pair's state (TtyEntry.session, fg_pgrp) on its
+ * first master fd of the tree. */
+void dump_fd_pty_set_tree(pid_t root);
+int dump_fd_pty_check_tree(struct dump_tree *tree) DUMP_WUR;
+/* Whether the last check_tree found pid leading a session whose controlling terminal is a pair
+ * of the tree, and that pair's pts number (PstreeEntry.pty_ctty). */
+bool dump_fd_pty_ctty_of(pid_t pid, uint32_t *ret_index);
 
 /* dump_core.c */
 
 /* Rewrites regs as the image must hold them when a thread was stopped inside
- * an interrupted syscall: the restart the kernel would have done on resume. */
+ * an interrupted syscall: the restart the kernel would have done on resume. A syscall the
+ * kernel restarts through its restart block (poll, nanosleep, clock_nanosleep, a timed futex
+ * wait), which the new process will not have, runs again from its registers; one whose
+ * number the registers no longer hold (restart_syscall) returns EINTR. */
 void dump_core_adjust_restart(struct user_regs_struct *regs);
+/* For a thread let go to run on here: true when regs were rewritten to run the interrupted
+ * syscall again as it was (poll without timeout, a sleep whose remaining time the kernel wrote
+ * over its request, an absolute futex wait) instead of through restart_syscall, whose state a
+ * later dump could not carry. Anything else is left to the kernel's restart. */
+bool dump_core_restart_in_place(struct user_regs_struct *regs);
+/* dump_core_restart_in_place on every seized thread of proc (stopped), before it is let go:
+ * a failure leaves that thread to the kernel's restart (logged, ignored). */
+void dump_core_release_restarts(struct dump_proc *proc);
 /* Collects proc->core and proc->brk; all threads must be stopped. Runs remote
  * syscalls in the process and leaves it exactly as it found it. */
 int dump_core_collect(struct dump_proc *proc) DUMP_WUR;
@@ -272,9 +302,6 @@ int dump_mm_walk(pid_t pid, VmaEntry *const *vmas, size_t count, const struct tr
 struct dump_opts;
 struct utsname;
 
-/* Everything that refuses a dump before the process is touched (exists, not
- * traced, single process, supported fds); sets proc->was_stopped. */
-int dump_precheck(const struct dump_opts *opts, struct dump_proc *proc) DUMP_WUR;
 /* The checks of one live process of a tree (not a thread, not traced, no POSIX timers,
  * supported fds) before anything is touched; sets proc->was_stopped and keeps its fds in
  * proc->fds for the checks across the tree. */
@@ -323,9 +350,6 @@ struct dump_tree_scan {
 
 int dump_tree_scan(pid_t root, struct dump_tree_scan *ret) DUMP_WUR;
 void dump_tree_scan_fini(struct dump_tree_scan *s);
-/* 0 if root has no descendants; else -ENOTSUP naming each one and what it is (live
- * migration: trees are dumped and restored locally only). */
-int dump_tree_check(pid_t root) DUMP_WUR;
 
 /*
  * The whole tree below opts->pid, for `migrate dump`:
@@ -364,6 +388,9 @@ struct dump_ipc {
 
 bool dump_ipc_own_ns(pid_t pid);
 int dump_ipc_check(pid_t pid) DUMP_WUR;
+/* Every live member in the root's IPC namespace (else -ENOTSUP naming it): the objects that
+ * travel are the root's namespace's. */
+int dump_ipc_check_tree(const struct dump_tree *tree) DUMP_WUR;
 int dump_ipc_collect(pid_t pid, struct dump_ipc *ret) DUMP_WUR;
 void dump_ipc_fini(struct dump_ipc *ipc);
 /* Sets 1 << IMAGE_IPC in *written once the file is (being) written. */

@@ -528,7 +528,7 @@ void dump_ipc_fini(struct dump_ipc *ipc)
 }
 
 /* The objects are the root's namespace's: a member in another one would lose its own. */
-static int dump_ipc_same_ns(const struct dump_tree *tree)
+int dump_ipc_check_tree(const struct dump_tree *tree)
 {
 	ino_t root, other;
 	int r = dump_ipc_ns_ino(tree->procs[0].pid, &root);
@@ -540,8 +540,7 @@ static int dump_ipc_same_ns(const struct dump_tree *tree)
 		if (r == 0 && other != root)
 			r = err_setf(-ENOTSUP,
 				     "pid %d lives in another IPC namespace than the root pid %d "
-				     "of "
-				     "the tree: not supported",
+				     "of the tree: not supported; its objects would not travel",
 				     tree->procs[i].pid, tree->procs[0].pid);
 	}
 	return r;
@@ -554,7 +553,7 @@ int dump_ipc_write(struct image_dir *d, const struct dump_tree *tree, unsigned i
 	struct dump_ipc ipc;
 	int r, r2;
 
-	r = dump_ipc_same_ns(tree);
+	r = dump_ipc_check_tree(tree);
 	if (r < 0 || !dump_ipc_own_ns(pid))
 		return r;
 	r = dump_ipc_collect(pid, &ipc);

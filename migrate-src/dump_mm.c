@@ -103,6 +103,11 @@ int dump_mm_classify(const struct proc_vma *v, int *ret_kind)
 		*ret_kind = VMA_KIND__VMA_SYSV_SHM; /* contents in ipc.img (dump_ipc.c) */
 		return 0;
 	}
+	/* A memfd or deleted file: mapped again from the object carried whole (dump_mm_ghost.c). */
+	if (dump_mm_ghost_is(v)) {
+		*ret_kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
+		return 0;
+	}
 	if (dump_mm_is_shared_anon(v)) {
 		*ret_kind = VMA_KIND__VMA_ANON_SHARED;
 		return 0;
@@ -364,6 +369,8 @@ static int dump_mm_layout_of(pid_t pid, bool tracked, const struct dump_mm_snaps
 			break;
 	}
 	proc_vma_list_free(&list);
+	if (r == 0)
+		r = dump_mm_ghost_fill(pid, vmas, n);
 	if (r < 0) {
 		dump_mm_vmas_free(vmas, n);
 		return r;

@@ -2,9 +2,10 @@
  * dump_tree: the processes below the dumped one, read from /proc before
  * anything is touched, then frozen and released together.
  *
- * `migrate dump` takes the whole tree (dump_tree_precheck ... dump_tree_after); live
- * migration does not yet, and dump_tree_check refuses a process with descendants there,
- * naming every member and what makes it special (stopped, zombie, own group or session).
+ * `migrate dump` and live migration (agent_tree.c) take the whole tree: dump_tree_precheck
+ * checks every member before anything is touched, dump_tree_seize freezes them (the agent: for
+ * its freeze window; its tracker start and pre-copy seize one member at a time), and
+ * dump_tree_after or dump_tree_resume let them go.
  *
  * Freezing a tree that runs: members are seized parents first; a stopped parent forks no
  * more, so once every member is seized a rescan that finds the same tree is final. A child
@@ -133,54 +134,7 @@ void dump_tree_scan_fini(struct dump_tree_scan *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* " 12 (child, stopped)" into buf at *used; what the restore of m would have to do. */
-static void dump_tree_describe(const struct dump_tree_scan *s, const struct dump_tree_member *m,
-			       char *buf, size_t size, size_t *used)
-{
-	const struct dump_tree_member *root = &s->members[0];
-	char what[160];
-	int n;
-
-	n = snprintf(what, sizeof(what), "%s",
-		     m->depth == 1 ? "child" : m->depth == 2 ? "grandchild" : "descendant");
-	if (m->state == 'Z' || m->state == 'X')
-		n += snprintf(what + n, sizeof(what) - (size_t)n, ", zombie");
-	else if (m->state == 'T' || m->state == 't')
-		n += snprintf(what + n, sizeof(what) - (size_t)n, ", stopped");
-	if (m->sid != root->sid)
-		n += snprintf(what + n, sizeof(what) - (size_t)n, ", own session %d", m->sid);
-	else if (m->pgid != root->pgid)
-		snprintf(what + n, sizeof(what) - (size_t)n, ", own process group %d", m->pgid);
-	if (*used + 1 >= size)
-		return;
-	n = snprintf(buf + *used, size - *used, "%s%d (%s)", *used ? ", " : "", m->pid, what);
-	if (n > 0)
-		*used = *used + (size_t)n < size ? *used + (size_t)n : size - 1;
-}
-
-int dump_tree_check(pid_t root)
-{
-	struct dump_tree_scan s;
-	char list[1024] = "";
-	size_t used = 0;
-	int r;
-
-	r = dump_tree_scan(root, &s);
-	if (r < 0)
-		return r;
-	for (size_t i = 1; i < s.count; i++)
-		dump_tree_describe(&s, &s.members[i], list, sizeof(list), &used);
-	if (s.count > 1)
-		r = err_setf(-ENOTSUP,
-			     "pid %d has %zu descendant processes (pids %s): process trees are "
-			     "supported by 'migrate dump' and 'migrate restore' but not yet by live "
-			     "migration",
-			     root, s.count - 1, list);
-	dump_tree_scan_fini(&s);
-	return r;
-}
-
-/* ---- the whole tree, for `migrate dump` ---- */
+/* ---- the whole tree ---- */
 
 static struct dump_proc *dump_tree_find(struct dump_tree *tree, pid_t pid)
 {
@@ -338,6 +292,7 @@ int dump_tree_precheck(const struct dump_opts *opts, struct dump_tree *ret)
 	if (geteuid() != 0)
 		return err_setf(-EPERM, "must run as root");
 	dump_fd_pipe_set_tree(true);
+	dump_fd_pty_set_tree(opts->pid);
 	r = dump_tree_scan(opts->pid, &s);
 	if (r < 0)
 		return r;
@@ -345,6 +300,8 @@ int dump_tree_precheck(const struct dump_opts *opts, struct dump_tree *ret)
 	dump_tree_scan_fini(&s);
 	if (r == 0)
 		r = dump_fd_pipe_check_tree(ret);
+	if (r == 0)
+		r = dump_fd_pty_check_tree(ret);
 	dump_tree_drop_fds(ret);
 	if (r == 0 && ret->count > 1)
 		log_debug("dump: pid %d: a tree of %zu processes", opts->pid, ret->count);

@@ -6,8 +6,9 @@
  * fds that kcmp(KCMP_FILE) finds equal get one FdEntry.shared_id, and the restore opens the
  * description once and hands it to the other holders. Only fds of the same inode are
  * compared. Pipes are left out: the restore makes each pipe once and installs its ends
- * wherever they were, which shares them already. So are epolls and inet sockets (see
- * share_same).
+ * wherever they were, which shares them already. So are epolls (see share_same). Unix
+ * sockets and FIFOs are shared descriptions too; their restore also finds the ends or paths
+ * that no earlier holder has (restore_fd_unix.c, restore_fd_fifo.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,9 +30,10 @@ static int share_same(pid_t pa, const FdEntry *a, pid_t pb, const FdEntry *b)
 {
 	long r;
 
-	/* An epoll's registrations name fds of one process, and an inet socket is re-created
-	 * with its process's network state: each holder keeps its own, as before trees. */
-	if (a->kind == FD_KIND__FD_EPOLL || a->kind == FD_KIND__FD_INET_SOCKET)
+	/* An epoll's registrations name fds of one process: each holder keeps its own. An inet
+	 * socket is shared like any description: a listener inherited by workers (nginx) cannot
+	 * be bound twice, nor a connection made twice; made once, the others take it. */
+	if (a->kind == FD_KIND__FD_EPOLL)
 		return 0;
 	if (a->kind != b->kind || a->kind == FD_KIND__FD_PIPE || !a->has_ino || !b->has_ino ||
 	    a->ino != b->ino || (a->has_dev && b->has_dev && a->dev != b->dev))
@@ -73,6 +75,10 @@ static int share_mark(struct dump_tree *tree, size_t i, FdEntry *e, uint32_t id)
 int dump_tree_share_fds(struct dump_tree *tree)
 {
 	uint32_t next = 1;
+	int pty = dump_fd_pty_check_tree(tree); /* pty pairs split between members */
+
+	if (pty < 0)
+		return pty;
 
 	for (size_t i = 0; i < tree->count; i++) {
 		struct dump_proc *proc = &tree->procs[i];
@@ -130,5 +136,8 @@ int dump_tree_share_mem(struct dump_tree *tree)
 			if (proc->mm->vmas[k]->kind == VMA_KIND__VMA_ANON_SHARED)
 				r = share_mem_stat(proc->pid, proc->mm->vmas[k]);
 	}
+	/* memfds and deleted files: carried by dev/ino already (dump_mm_ghost.c) */
+	if (r == 0)
+		dump_mm_ghost_mark_shared(tree);
 	return r;
 }

@@ -25,6 +25,7 @@ PACKAGES=(
 	iproute2            # ip: veth pairs, bridge, addresses of test hosts (test_ipmove, test_netlock)
 	redis-server        # integration tests redis_migrate, redis_local (its service: see below)
 	redis-tools         # redis-cli, to look at the tests' redis by hand
+	nginx-light         # integration tests nginx_local, nginx_migrate: a real master/worker server (its service: see below)
 )
 
 missing=()
@@ -44,7 +45,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 log=$(mktemp /tmp/install-deps.XXXXXX)
-# Packages of servers (redis-server) start and enable their service when installed. The tests
+# Packages of servers (redis-server, nginx) start and enable their service when installed. The tests
 # start their own server inside a test host and want none on this machine: while installing,
 # a policy-rc.d that refuses every start (invoke-rc.d and deb-systemd-invoke obey it), unless
 # the machine has its own; afterwards the service is stopped and disabled.
@@ -69,5 +70,13 @@ if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/n
 	systemctl disable redis-server.service >/dev/null 2>&1 || true
 	if [ -d /run/systemd/system ]; then
 		systemctl stop redis-server.service >/dev/null 2>&1 || true
+	fi
+fi
+# nginx-light's package (Debian's nginx) enables nginx.service the same way: the tests run their
+# own nginx with a configuration of their own in a network namespace.
+if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null; then
+	systemctl disable nginx.service >/dev/null 2>&1 || true
+	if [ -d /run/systemd/system ]; then
+		systemctl stop nginx.service >/dev/null 2>&1 || true
 	fi
 fi

@@ -4,15 +4,15 @@
 # child y one killed by SIGTERM;
 # a pipe from a to b holding unread data; a data file whose one open description, and
 # so one offset, every member shares) through `migrate dump` and `migrate restore`:
-#   - refusals first, touching nothing: `migrate --to` of the tree (live migration does
-#     not take trees yet) names every descendant; a dump of the subtree of a alone is
-#     refused since a's pipe leads to b, outside that subtree;
+#   - refusals first, touching nothing: a dump of the subtree of a alone is refused since
+#     a's pipe leads to b, outside that subtree (live migration of trees: migrate_tree.sh);
 #   - then the whole tree is dumped (killed) and restored: same pids, parents, groups,
 #     sessions; c still stopped, z and y still zombies; then every member verifies itself
 #     (ids, shared offset, the pipe's bytes exactly once, by waitpid z's exit code and
 #     y's signal).
 # And tree_shm (a parent and child sharing anonymous memory) goes through dump and restore
-# and goes on sharing it.
+# and goes on sharing it; tree_unix (unix socketpairs and a FIFO across the tree, with data)
+# too, after its subtree was refused.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 lib_init "${1:-}"
@@ -57,21 +57,6 @@ assert_tree_untouched() {
 		[ "$tracer" = 0 ] || die "$1: pid $p left traced by $tracer"
 	done
 }
-
-# Live migration goes through its own checks before it connects anywhere: the address is a
-# benchmark range (198.18.0.0/15) never reached.
-head -c 32 /dev/urandom | base64 >"$TMP/psk"
-chmod 600 "$TMP/psk"
-mig_expect_fail "$TMP/to.out" --to 198.18.0.2:7000 --psk-file "$TMP/psk" "$pid"
-assert_output_has "$TMP/to.out" "not yet by live migration" "migrate --to of a tree"
-assert_output_has "$TMP/to.out" "\\b$a \\(child\\)" "migrate --to: child a"
-assert_output_has "$TMP/to.out" "\\b$b \\(child, own process group $b\\)" "migrate --to: child b"
-assert_output_has "$TMP/to.out" "\\b$c \\(child, stopped\\)" "migrate --to: child c"
-assert_output_has "$TMP/to.out" "\\b$z \\(child, zombie\\)" "migrate --to: child z"
-assert_output_has "$TMP/to.out" "\\b$y \\(child, zombie\\)" "migrate --to: child y"
-assert_output_has "$TMP/to.out" "\\b$g \\(grandchild\\)" "migrate --to: grandchild"
-assert_tree_untouched "after a refused migrate --to"
-say "migrate --to of a tree refused: $(head -n 1 "$TMP/to.out")"
 
 # The subtree of a: its pipe's read end is in b, outside it.
 mig_expect_fail "$TMP/sub.out" dump -t "$a" -D "$TMP/img-sub"
@@ -134,6 +119,45 @@ assert_alive "$shm_child" "tree_shm's child restored"
 [ "$(field_of "$shm_child" 4)" = "$shm_pid" ] || die "tree_shm's child has a new parent"
 zoo_check tree_shm
 say "tree_shm: shared anonymous memory shared again after the restore, PASS"
+
+# Unix sockets and a FIFO across the tree (zoo tree_unix): a stream pair between the parent
+# and a, a seqpacket pair whose second end the parent and b both hold, a datagram pair between
+# the parent and the grandchild g, a FIFO the parent holds (inherited by all) and b opened
+# too; data queued in each. The subtree of a is refused first (its pairs lead to the parent,
+# outside it), then the whole tree goes through dump and restore and every process reads
+# exactly what was sent to it.
+zoo_start tree_unix
+tu_pid=$ZOO_PID
+read -r tu_a tu_b < <(sed -n 's/^children \([0-9 ]*\)$/\1/p' "$ZOO_LOG")
+[ -n "$tu_b" ] || die "tree_unix did not print its children: $(cat "$ZOO_LOG")"
+tu_g=$(tr -d ' \n' <"/proc/$tu_a/task/$tu_a/children")
+[ -n "$tu_g" ] || die "tree_unix's child a ($tu_a) has no child"
+for p in "$tu_a" "$tu_b" "$tu_g"; do
+	track_pid "$p"
+done
+mig_expect_fail "$TMP/tu-sub.out" dump -t "$tu_a" -D "$TMP/img-tu-sub"
+assert_output_has "$TMP/tu-sub.out" \
+	"of pid ($tu_a|$tu_g): unix (stream|datagram) socket connected to an unnamed socket \\(inode [0-9]+\\) held by pid $tu_pid \\(tree_unix\\), outside the dumped tree of pid $tu_a" \
+	"dump of the subtree of tree_unix's a"
+[ ! -e "$TMP/img-tu-sub/inventory.img" ] || die "a refused dump left an image behind"
+for p in "$tu_pid" "$tu_a" "$tu_b" "$tu_g"; do
+	assert_alive "$p" "after a refused dump of tree_unix's subtree"
+	[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$p/status")" = 0 ] ||
+		die "pid $p left traced after a refused dump"
+done
+say "tree_unix: subtree with pairs leading out refused: $(head -n 1 "$TMP/tu-sub.out")"
+mig_dump "$tu_pid" "$TMP/img-tu"
+for p in "$tu_pid" "$tu_a" "$tu_b" "$tu_g"; do
+	wait_gone "$p" 5
+	wait_reaped "$p" 10
+done
+mig_restore "$TMP/img-tu"
+for p in "$tu_a" "$tu_b" "$tu_g"; do
+	assert_alive "$p" "tree_unix restored"
+done
+[ "$(field_of "$tu_g" 4)" = "$tu_a" ] || die "tree_unix's grandchild has a new parent"
+zoo_check tree_unix
+say "tree_unix: socketpairs, a shared end and a FIFO across the tree, data once each, PASS"
 
 mig_dump "$pid" "$TMP/img"
 for p in "$pid" "$a" "$b" "$c" "$z" "$y" "$g"; do

@@ -8,6 +8,8 @@
 #	the restored process sends
 #	peer gone at restore: clear error naming the fd and the path, nothing restored
 #	fds in flight (SCM_RIGHTS): refused by name, the process keeps them
+#	a socketpair split between a parent and its child: the child alone is refused naming
+#	the parent; the two dumped and restored as a tree, the pair works again
 #	zoo "unix" dumped with --leave-running: its unread data is all still there (peeked)
 #	live migration from host a to host b: refused without --ext-unix-sk (the source runs
 #	on), with it the process at b talks to the same echo server
@@ -164,17 +166,29 @@ wait_gone "$pid" 5
 mv "$TMP/unix.log" "$TMP/unix-path.log"
 say "unix: restored once the path was free, PASS"
 
-# --- a socketpair shared with a child: refused naming the child (the child exits with it)
+# --- a socketpair shared with a child: the child's subtree alone is refused naming the parent
+# (its end leads out of it); the whole tree is dumped and restored, and the child echoes again
 zoo_start unixext split
 pid=$ZOO_PID
-mig_expect_fail "$TMP/refused-split.out" dump -t "$pid" -D "$TMP/img-split" --ext-unix-sk
+child=$(tr -d ' \n' <"/proc/$pid/task/$pid/children")
+[ -n "$child" ] || die "unixext split has no child"
+track_pid "$child"
+mig_expect_fail "$TMP/refused-split.out" dump -t "$child" -D "$TMP/img-split" --ext-unix-sk
 assert_output_has "$TMP/refused-split.out" \
-	"fd [0-9]+ of pid $pid: unix stream socket connected to an unnamed socket \\(inode [0-9]+\\) held by pid [0-9]+ \\(unixext\\)" \
-	"dump of a socketpair shared with a child"
+	"fd [0-9]+ of pid $child: unix stream socket connected to an unnamed socket \\(inode [0-9]+\\) held by pid $pid \\(unixext\\), outside the dumped tree of pid $child" \
+	"dump of the child's end of a socketpair shared with its parent"
 assert_alive "$pid" "after a refused dump"
+assert_alive "$child" "after a refused dump"
+say "split pair, child alone refused: $(grep -m1 'unnamed socket' "$TMP/refused-split.out")"
+mig_dump "$pid" "$TMP/img-split"
+wait_gone "$pid" 5
+wait_gone "$child" 5
+wait_reaped "$child" 10
+mig_restore "$TMP/img-split"
+assert_alive "$child" "the child of unixext split, restored"
 zoo_check unixext
 wait_gone "$pid" 5
-say "split pair refused: $(grep -m1 'unnamed socket' "$TMP/refused-split.out")"
+say "split pair: parent and child dumped and restored together, the child echoes, PASS"
 mv "$TMP/unixext.log" "$TMP/unixext-split.log"
 
 # --- a dump that leaves the process running: peeking lost nothing

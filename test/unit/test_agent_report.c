@@ -209,7 +209,7 @@ static void test_json_structure(void **state)
 		"finish_ms",   "time_ms",   "rss_bytes",       "bytes_per_rss",
 		"lock_ms",     "socket_dump_ms", "ip_release_ms", "unlock_ms",
 		"socket_restore_ms", "ip_check_ms", "ip_claim_ms", "socket_resume_ms",
-		"sockets",     "established", "ips_moved",
+		"sockets",     "established", "ips_moved",   "processes",
 		"rounds\":3", /* the totals' count, after the rounds array */
 	};
 	struct agent_round_stats rounds[3];
@@ -243,6 +243,12 @@ static void test_json_structure(void **state)
 	/* round 1: 1000 pages dirtied during round 0's 60 ms: 68.267 MB/s */
 	assert_non_null(strstr(json, "\"dirty_rate_mbps\":68.267"));
 	assert_int_equal(json[strlen(json) - 1], '\n');
+	/* One process (0 before the checks count them) unless a tree. */
+	assert_non_null(strstr(json, "\"processes\":1,"));
+	free(json);
+	rep.processes = 7;
+	json = report_json(&rep);
+	assert_non_null(strstr(json, "\"processes\":7,"));
 	free(json);
 }
 
@@ -324,6 +330,15 @@ static void test_text(void **state)
 	assert_non_null(strstr(buf, "socket restore 0.40 + address check 0.25"));
 	assert_non_null(strstr(buf, "    2*"));
 	assert_non_null(strstr(buf, "3 rounds"));
+	assert_null(strstr(buf, "a tree of"));
+	free(buf);
+	buf = NULL;
+	rep.processes = 7;
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	agent_report_text(f, &rep);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(buf, "a tree of 7 processes: the figures below are summed over"));
 	free(buf);
 }
 

@@ -71,18 +71,50 @@ static bool fsm_expected(enum session_state s, unsigned int t)
 		return t == WIRE_START;
 	case SESSION_LAYOUT:
 		return t == WIRE_LAYOUT;
-	case SESSION_PAGES:
-		return t == WIRE_PAGE_BATCH || t == WIRE_ROUND_END;
+	case SESSION_PAGES: /* a tree: the next process's Layout in the same round */
+		return t == WIRE_PAGE_BATCH || t == WIRE_ROUND_END || t == WIRE_LAYOUT;
 	case SESSION_RESIDENCY:
 		return t == WIRE_RESIDENCY;
-	case SESSION_RECORDS:
-		return t == WIRE_IMAGE_RECORD || t == WIRE_COMMIT;
+	case SESSION_RECORDS: /* a tree: a Residency per process */
+		return t == WIRE_IMAGE_RECORD || t == WIRE_COMMIT || t == WIRE_RESIDENCY;
 	case SESSION_GO:
 		return t == WIRE_GO;
 	case SESSION_DONE:
 		return false;
 	}
 	return false;
+}
+
+/* A tree of two: each round a Layout and pages per process, a Residency per process. */
+static void test_fsm_tree_path(void **state)
+{
+	static const struct {
+		unsigned int type;
+		bool final;
+		enum session_state next;
+	} steps[] = {
+		{ WIRE_START, false, SESSION_LAYOUT },
+		{ WIRE_LAYOUT, false, SESSION_PAGES },
+		{ WIRE_PAGE_BATCH, false, SESSION_PAGES },
+		{ WIRE_LAYOUT, false, SESSION_PAGES },
+		{ WIRE_PAGE_BATCH, false, SESSION_PAGES },
+		{ WIRE_ROUND_END, false, SESSION_LAYOUT },
+		{ WIRE_LAYOUT, false, SESSION_PAGES },
+		{ WIRE_LAYOUT, false, SESSION_PAGES },
+		{ WIRE_ROUND_END, true, SESSION_RESIDENCY },
+		{ WIRE_RESIDENCY, false, SESSION_RECORDS },
+		{ WIRE_RESIDENCY, false, SESSION_RECORDS },
+		{ WIRE_IMAGE_RECORD, false, SESSION_RECORDS },
+		{ WIRE_COMMIT, false, SESSION_GO },
+	};
+	enum session_state s = SESSION_START;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		assert_true(session_fsm_allowed(s, steps[i].type));
+		s = session_fsm_next(s, steps[i].type, steps[i].final);
+		assert_int_equal(s, steps[i].next);
+	}
 }
 
 static void test_fsm_table(void **state)
@@ -513,6 +545,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fsm_happy_path),
+		cmocka_unit_test(test_fsm_tree_path),
 		cmocka_unit_test(test_fsm_table),
 		cmocka_unit_test(test_fsm_limits),
 		cmocka_unit_test(test_ranges),

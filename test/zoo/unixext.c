@@ -13,7 +13,8 @@
  *	unixext CHECK pending       a listener (abstract name) with a connection of the process
  *	                            not yet accepted: dump refuses it; at the check it is accepted
  *	unixext CHECK split         a socketpair whose other end a child holds (it echoes one
- *	                            byte, exits at the end of the stream): dump refuses it
+ *	                            byte, exits at the end of the stream): a dump of the child
+ *	                            alone refuses it; the tree's dump and restore keep the pair
  */
 #include <stddef.h>
 #include <sys/socket.h>
