@@ -291,6 +291,34 @@ static bool unix_name_ok(const ProtobufCBinaryData *name)
 	return name->data[0] == '/' && !memchr(name->data, '\0', name->len);
 }
 
+static bool unix_safe_device(const char *path)
+{
+	static const char *const safe[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+					    "/dev/urandom" };
+
+	for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+		if (!strcmp(path, safe[i]))
+			return true;
+	return false;
+}
+
+/* A file in flight: a known kind, an absolute path, at most SCM_MAX_FD with one message. */
+static bool unix_files_ok(const UnixSocketEntry *u, const UnixMessageEntry *m)
+{
+	if (m->n_files > 253 || (m->n_files && u->type == SOCK_STREAM && !m->data.len))
+		return false;
+	for (size_t k = 0; k < m->n_files; k++) {
+		const UnixPassedFile *f = m->files[k];
+
+		if (!f->path || f->path[0] != '/' || strlen(f->path) >= 4096 ||
+		    (f->kind == 1 && (!f->has_dev || !f->has_ino)) ||
+		    (f->kind == 2 && (!f->has_rdev || !unix_safe_device(f->path))) ||
+		    (f->kind != 1 && f->kind != 2))
+			return false;
+	}
+	return true;
+}
+
 static int unix_queue_check(const UnixSocketEntry *u)
 {
 	uint64_t total = 0;
@@ -303,7 +331,8 @@ static int unix_queue_check(const UnixSocketEntry *u)
 
 		total += m->data.len;
 		if ((m->data.len && !m->data.data) || (m->has_sender && u->type != SOCK_DGRAM) ||
-		    (m->has_sender && m->sender.len && !unix_name_ok(&m->sender)))
+		    (m->has_sender && m->sender.len && !unix_name_ok(&m->sender)) ||
+		    !unix_files_ok(u, m))
 			return err_setf(-EINVAL,
 					"unix socket %llu: unread message %zu is incoherent",
 					(unsigned long long)u->inode, i);

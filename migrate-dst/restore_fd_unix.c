@@ -40,6 +40,7 @@
 #include "err.h"
 #include "log.h"
 #include "restore_fd_unix.h"
+#include "restore_fd_unix_scm.h"
 #include "sockdiag_unix.h"
 
 struct unix_sk {
@@ -115,6 +116,8 @@ int restore_fd_unix_check(const FdEntry *e)
 
 	if (!u)
 		return log_error_errno(-EINVAL, "fd %u is a unix socket without its state", e->fd);
+	if (restore_fd_unix_scm_check(u) < 0)
+		return log_error_errno(-ESTALE, "fd %u: %s", e->fd, err_detail());
 	if (!unix_is_path(u) || u->has_peer_inode || u->state == 1)
 		return 0; /* connected ends are not bound again (socketpair) */
 	unix_path(u, path, sizeof(path));
@@ -344,6 +347,24 @@ static int unix_send_stream(int from, const ProtobufCBinaryData *data)
 	return 0;
 }
 
+/* A message with files in flight: in one write, the rest of a stream's bytes plainly. */
+static int unix_send_scm(const struct unix_sk *s, int from, const struct sockaddr_un *to,
+			 socklen_t to_len, const UnixMessageEntry *m)
+{
+	ProtobufCBinaryData rest;
+	ssize_t n = restore_fd_unix_scm_send(from, m, (const struct sockaddr *)to, to_len);
+
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n == m->data.len)
+		return 0;
+	if (s->u->type != SOCK_STREAM)
+		return -EAGAIN; /* a record goes whole or not at all */
+	rest.data = m->data.data + n;
+	rest.len = m->data.len - (size_t)n;
+	return unix_send_stream(from, &rest);
+}
+
 static int unix_send_one(const struct unix_set *set, const struct unix_sk *s, int via, int anon,
 			 const UnixMessageEntry *m)
 {
@@ -358,6 +379,8 @@ static int unix_send_one(const struct unix_set *set, const struct unix_sk *s, in
 			from = anon;
 		unix_addr(&s->u->name, &sa, &len);
 	}
+	if (m->n_files)
+		return unix_send_scm(s, from, via < 0 ? &sa : NULL, len, m);
 	if (s->u->type == SOCK_STREAM)
 		return unix_send_stream(from, &m->data);
 	n = sendto(from, m->data.data, m->data.len, MSG_DONTWAIT | MSG_NOSIGNAL,

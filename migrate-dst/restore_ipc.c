@@ -8,7 +8,8 @@
  * `migrate restore` asks for it at create (restore_opts.new_ipc_ns, from the inventory), before
  * a tree's children are forked, so that they share it; the live-migration destination, which
  * learns that the process had its own namespace only from the records of the freeze window,
- * gets it with the first record, which restore_ipc_one enters when not done yet. Each
+ * gets it with the first record, which restore_ipc_one enters when not done yet (a tree's
+ * session asks for it at create, as `migrate restore` does: Start's inventory tells). Each
  * object is made by a forked helper that setns()es into that namespace, because the SysV
  * calls act on the caller's: *_next_id gives the object its id; the helper takes the
  * creator's uid/gid as its effective ids to create it (cuid/cgid cannot be set otherwise),

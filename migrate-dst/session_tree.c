@@ -14,7 +14,8 @@
  *	          share (open file descriptions, pipes, anonymous shared memory) made by the first
  *	          holder and given to the others; the others' System V attachments
  *	Go        children first, the root last
- *	failure   every member killed and reaped (session_tree_fini, children first)
+ *	failure   every member killed and reaped (session_tree_fini, children first); the socket
+ *	          files bound for the tree removed, also after Commit (session_tree_outcome)
  *
  * The root is members[0]; the session's pid stays the root's (messages, Ready, Verdict).
  */

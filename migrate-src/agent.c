@@ -764,6 +764,10 @@ static int agent_seize_tree(struct agent *a)
 	r = dump_tree_seize(&a->dopts, &a->tree);
 	if (r == 0)
 		r = agent_tree_same(a);
+	/* A thread the tracker's start left in restart_syscall names its syscall again. */
+	for (size_t i = 0; r == 0 && i < a->tree.count; i++)
+		if (!a->tree.procs[i].zombie)
+			dump_core_resolve_restarts(&a->tree.procs[i]);
 	return r;
 }
 

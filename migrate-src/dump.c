@@ -287,6 +287,7 @@ void dump_proc_fini(struct dump_proc *proc)
 	if (proc->mm)
 		protobuf_c_message_free_unpacked(&proc->mm->base, NULL);
 	free(proc->threads);
+	free(proc->restarts);
 	memset(proc, 0, sizeof(*proc));
 }
 
@@ -681,6 +682,10 @@ int dump_run(const struct dump_opts *opts)
 	log_debug("dump: checks: %.3f ms", dump_ms_since(&start));
 	clock_gettime(CLOCK_MONOTONIC, &freeze);
 	r = dump_tree_seize(opts, &tree);
+	/* Members the seize's rescans found (forked after the checks) bring their sockets under
+	 * the lock too; those already listed are skipped. */
+	if (r == 0)
+		r = dump_tree_net_extend(&tree, net);
 	/* Locked once frozen, as CRIU does: a process running under the lock would see its UDP
 	 * sends fail (EPERM); the kernel keeps the frozen process's connections going until the
 	 * lock holds, and the sockets are read only after that. */

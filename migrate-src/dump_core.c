@@ -55,8 +55,10 @@ struct dump_stack {
  * with lives in the kernel's restart block of the thread (the deadline of its timeout, the time
  * left to sleep): on resume the kernel runs restart_syscall, which reads that block. A new
  * process has no such block (its restart_syscall returns EINTR), and a thread resumed into
- * restart_syscall no longer shows which syscall it is in. Which of them the registers can stand
- * for, their arguments being still in place (x86_64: rdi, rsi, rdx, r10):
+ * restart_syscall no longer shows which syscall it is in (the agent, which lets threads go
+ * between its seizes, keeps it: dump_core_release_restarts, dump_core_resolve_restarts). Which
+ * of them the registers can stand for, their arguments being still in place (x86_64: rdi, rsi,
+ * rdx, r10):
  *
  *	poll(fds, n, -1)                        exactly: no time to lose
  *	poll(fds, n, ms)                        waits its whole timeout again
@@ -67,8 +69,9 @@ struct dump_stack {
  *	futex(FUTEX_WAIT_BITSET, .., abs)       exactly: the timeout is a deadline
  *	futex(FUTEX_WAIT, .., rel)              waits its whole timeout again
  *
- * A timed wait that lasts longer is within its contract (a timeout is a minimum); EINTR is not
- * for a process without signal handlers, which never sees it from these calls.
+ * ("Exactly" but for the time the thread spent stopped, which a sleep from rem adds.) A timed
+ * wait that lasts longer is within its contract (a timeout is a minimum); EINTR is not for a
+ * process without signal handlers, which never sees it from these calls.
  */
 enum dump_rerun {
 	DUMP_RERUN_NONE,   /* not a syscall the registers can stand for */
@@ -138,24 +141,116 @@ bool dump_core_restart_in_place(struct user_regs_struct *regs)
 	return true;
 }
 
+/* Whether a signal the thread does not block waits for it (or cannot be told): then its
+ * syscall must end as the kernel ends it (EINTR before a handler), not run again. */
+static bool dump_core_signal_waits(pid_t pid, pid_t tid)
+{
+	struct proc_status st = { 0 };
+	char name[64], *text;
+	bool waits = true;
+	size_t len;
+
+	snprintf(name, sizeof(name), "task/%d/status", tid);
+	if (proc_read_file(pid, name, &text, &len) < 0)
+		return true;
+	if (proc_parse_status(text, len, &st) == 0)
+		waits = ((st.sig_pnd | st.shd_pnd) & ~st.sig_blk) != 0;
+	proc_status_fini(&st);
+	free(text);
+	return waits;
+}
+
+/* The restart kept for tid, or NULL. */
+static struct dump_restart *dump_core_restart_find(struct dump_proc *proc, pid_t tid)
+{
+	for (size_t i = 0; i < proc->nr_restarts; i++)
+		if (proc->restarts[i].tid == tid)
+			return &proc->restarts[i];
+	return NULL;
+}
+
+/* What release keeps of a thread with registers regs: the syscall it leaves to the kernel's
+ * restart (one dump_core_adjust_restart knows), nothing once it is out of it; a thread in
+ * restart_syscall keeps what it had. */
+static void dump_core_restart_keep(struct dump_proc *proc, pid_t tid,
+				   const struct user_regs_struct *regs, bool rewritten)
+{
+	struct dump_restart *k = dump_core_restart_find(proc, tid), *bigger;
+	bool block = !rewritten && (long)regs->rax == -DUMP_ERESTART_RESTARTBLOCK;
+
+	if (block && regs->orig_rax == SYS_restart_syscall)
+		return;
+	if (!block || dump_core_rerun_kind(regs) == DUMP_RERUN_NONE) {
+		if (k)
+			*k = proc->restarts[--proc->nr_restarts];
+		return;
+	}
+	if (!k) {
+		bigger = realloc(proc->restarts, (proc->nr_restarts + 1) * sizeof(*bigger));
+		if (!bigger)
+			return; /* it may return EINTR after a migration, as before */
+		proc->restarts = bigger;
+		k = &proc->restarts[proc->nr_restarts++];
+	}
+	k->tid = tid;
+	k->regs = *regs;
+}
+
 void dump_core_release_restarts(struct dump_proc *proc)
 {
 	for (size_t i = 0; i < proc->nr_threads; i++) {
 		const struct dump_thread *t = &proc->threads[i];
 		struct user_regs_struct regs;
+		bool rewritten;
 		int r;
 
-		if (!t->seized || !t->stopped || puppet_get_regs(t->tid, &regs) < 0 ||
-		    !dump_core_restart_in_place(&regs))
+		if (!t->seized || !t->stopped || puppet_get_regs(t->tid, &regs) < 0)
 			continue;
-		r = puppet_set_regs(t->tid, &regs);
+		rewritten = !dump_core_signal_waits(proc->pid, t->tid) &&
+			    dump_core_restart_in_place(&regs);
+		r = rewritten ? puppet_set_regs(t->tid, &regs) : 0;
 		if (r < 0)
 			log_debug("dump: thread %d: cannot set it back into syscall %llu: %s, "
 				  "ignoring (the kernel restarts it)",
 				  t->tid, (unsigned long long)regs.orig_rax, strerror(-r));
-		else
+		else if (rewritten)
 			log_debug("dump: thread %d runs syscall %llu again rather than through "
 				  "restart_syscall", t->tid, (unsigned long long)regs.orig_rax);
+		if (r < 0) /* its registers as they still are */
+			rewritten = puppet_get_regs(t->tid, &regs) < 0;
+		dump_core_restart_keep(proc, t->tid, &regs, rewritten);
+	}
+}
+
+/* The same syscall: the instruction after it and every argument register unchanged. */
+static bool dump_core_restart_same(const struct user_regs_struct *was,
+				   const struct user_regs_struct *now)
+{
+	return was->rip == now->rip && was->rdi == now->rdi && was->rsi == now->rsi &&
+	       was->rdx == now->rdx && was->r10 == now->r10 && was->r8 == now->r8 &&
+	       was->r9 == now->r9;
+}
+
+void dump_core_resolve_restarts(struct dump_proc *proc)
+{
+	for (size_t i = 0; i < proc->nr_threads; i++) {
+		const struct dump_thread *t = &proc->threads[i];
+		struct dump_restart *k = dump_core_restart_find(proc, t->tid);
+		struct user_regs_struct regs;
+
+		if (!k || !t->seized || !t->stopped || puppet_get_regs(t->tid, &regs) < 0 ||
+		    regs.orig_rax != SYS_restart_syscall ||
+		    (long)regs.rax != -DUMP_ERESTART_RESTARTBLOCK ||
+		    !dump_core_restart_same(&k->regs, &regs))
+			continue;
+		regs.orig_rax = k->regs.orig_rax;
+		if (puppet_set_regs(t->tid, &regs) < 0)
+			log_debug("dump: thread %d: cannot name its syscall %llu again, ignoring (it "
+				  "returns EINTR after a migration)",
+				  t->tid, (unsigned long long)k->regs.orig_rax);
+		else
+			log_debug("dump: thread %d: restart_syscall of syscall %llu",
+				  t->tid, (unsigned long long)k->regs.orig_rax);
 	}
 }
 

@@ -32,21 +32,6 @@
 #include "dump_internal.h"
 #include "err.h"
 
-/* A copy of fd of pid (the same open file description). */
-static int fd_fifo_getfd(pid_t pid, int fd, int *ret_fd)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), copy;
-
-	if (pidfd < 0)
-		return -errno;
-	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	close(pidfd);
-	if (copy < 0)
-		return -errno;
-	*ret_fd = copy;
-	return 0;
-}
-
 static bool fd_fifo_is_path(const FdEntry *e)
 {
 	return (e->flags & O_PATH) != 0;
@@ -59,7 +44,7 @@ int dump_fd_fifo_fill(pid_t pid, FdEntry *e)
 	/* An O_PATH fd reaches no pipe buffer: it is opened again by path, nothing more. */
 	if (e->kind != FD_KIND__FD_FIFO || fd_fifo_is_path(e))
 		return 0;
-	r = fd_fifo_getfd(pid, (int)e->fd, &copy);
+	r = dump_files_copy_fd(pid, (int)e->fd, &copy);
 	if (r < 0)
 		return err_setf(r, "fd %u of pid %d (the FIFO %s): cannot copy it: %s", e->fd, pid,
 				e->path, strerror(-r));
@@ -161,9 +146,9 @@ static int fd_fifo_reader(pid_t pid, FdEntry **fds, size_t count, const FdEntry 
 
 		if (fd_fifo_same(f, first) && !fd_fifo_is_path(f) &&
 		    (f->flags & O_ACCMODE) != O_WRONLY)
-			return fd_fifo_getfd(pid, (int)f->fd, ret_fd);
+			return dump_files_copy_fd(pid, (int)f->fd, ret_fd);
 	}
-	r = fd_fifo_getfd(pid, (int)first->fd, &fd);
+	r = dump_files_copy_fd(pid, (int)first->fd, &fd);
 	if (r < 0)
 		return r;
 	if (ioctl(fd, FIONREAD, &queued) < 0 || queued > 0) {

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "dump_fd_ghost.h"
@@ -175,18 +174,13 @@ out:
 
 int dump_fd_ghost_fill(pid_t pid, FdEntry *e)
 {
-	int pidfd, copy, r;
+	int copy, r;
 
 	if (e->kind == FD_KIND__FD_GHOST)
 		return fd_ghost_deleted(pid, e);
 	if (e->kind != FD_KIND__FD_MEMFD)
 		return 0;
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return -errno;
-	copy = (int)syscall(SYS_pidfd_getfd, pidfd, (int)e->fd, 0);
-	r = copy < 0 ? -errno : 0;
-	close(pidfd);
+	r = dump_files_copy_fd(pid, (int)e->fd, &copy);
 	if (r < 0)
 		return r;
 	r = fd_ghost_memfd(pid, e, copy);

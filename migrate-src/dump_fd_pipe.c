@@ -15,28 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "dump_fd_fifo.h"
 #include "dump_fd_unix.h"
 #include "dump_internal.h"
 #include "err.h"
-
-/* A copy of fd of pid (the same open file description). */
-static int fd_pipe_getfd(pid_t pid, int fd, int *ret_fd)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), copy;
-
-	if (pidfd < 0)
-		return -errno;
-	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	close(pidfd);
-	if (copy < 0)
-		return -errno;
-	*ret_fd = copy;
-	return 0;
-}
 
 /* Reads len bytes out of our pipe rd into a new buffer. */
 static int fd_pipe_read_all(int rd, size_t len, uint8_t **ret)
@@ -96,7 +80,7 @@ int dump_fd_pipe_fill(pid_t pid, FdEntry *e)
 
 	if (e->kind != FD_KIND__FD_PIPE)
 		return 0;
-	r = fd_pipe_getfd(pid, (int)e->fd, &copy);
+	r = dump_files_copy_fd(pid, (int)e->fd, &copy);
 	if (r < 0)
 		return err_setf(r, "fd %u of pid %d (a pipe): cannot copy it: %s", e->fd, pid,
 				strerror(-r));
@@ -177,7 +161,7 @@ static int fd_pipe_other_closed(pid_t pid, const FdEntry *e)
 {
 	bool rd = (e->flags & O_ACCMODE) == O_RDONLY;
 	struct pollfd pfd = { .events = rd ? POLLIN : POLLOUT };
-	int r = fd_pipe_getfd(pid, (int)e->fd, &pfd.fd);
+	int r = dump_files_copy_fd(pid, (int)e->fd, &pfd.fd);
 
 	if (r < 0)
 		return err_setf(r, "fd %u of pid %d (a pipe): cannot copy it: %s", e->fd, pid,

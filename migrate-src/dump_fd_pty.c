@@ -40,20 +40,6 @@
 #define PTY_SLAVE_MAJOR_FIRST 136
 #define PTY_SLAVE_MAJOR_LAST 143
 
-static int fd_pty_getfd(pid_t pid, int fd, int *ret_fd)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), copy;
-
-	if (pidfd < 0)
-		return -errno;
-	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	close(pidfd);
-	if (copy < 0)
-		return -errno;
-	*ret_fd = copy;
-	return 0;
-}
-
 bool dump_fd_pty_is_master(const struct dump_fd_probe *p)
 {
 	return S_ISCHR(p->mode) && major(p->rdev) == 5 && minor(p->rdev) == 2;
@@ -74,7 +60,7 @@ static unsigned int fd_pty_slave_index(dev_t rdev)
 static int fd_pty_master_index(pid_t pid, int fd)
 {
 	unsigned int index;
-	int copy, r = fd_pty_getfd(pid, fd, &copy);
+	int copy, r = dump_files_copy_fd(pid, fd, &copy);
 
 	if (r < 0)
 		return r;
@@ -152,7 +138,7 @@ int dump_fd_pty_fill(pid_t pid, FdEntry *e)
 	}
 	if (e->kind != FD_KIND__FD_PTY_SLAVE)
 		return 0;
-	r = fd_pty_getfd(pid, (int)e->fd, &copy);
+	r = dump_files_copy_fd(pid, (int)e->fd, &copy);
 	if (r == 0) {
 		r = fstat(copy, &st) < 0 ? -errno : 0;
 		close(copy);
@@ -426,9 +412,9 @@ static int fd_pty_state(pid_t pid, FdEntry *m, pid_t spid, const FdEntry *s)
 		return err_setf(-ENOMEM, "out of memory");
 	tty_entry__init(tty);
 	m->pty = tty;
-	r = fd_pty_getfd(pid, (int)m->fd, &master);
+	r = dump_files_copy_fd(pid, (int)m->fd, &master);
 	if (r == 0)
-		r = fd_pty_getfd(spid, (int)s->fd, &slave);
+		r = dump_files_copy_fd(spid, (int)s->fd, &slave);
 	if (r == 0)
 		r = fd_pty_read_pair(pid, master, slave, &st, m, tty);
 	if (master >= 0)

@@ -11,7 +11,8 @@
  * single peek looks for file descriptors in flight at the head of the queue (none when the
  * process set a peek offset of its own, which that peek would move).
  *
- * Refused by name: file descriptors in flight (SCM_RIGHTS), connections waiting in a
+ * Files in flight (SCM_RIGHTS) are described with their message (dump_fd_unix_scm.h); those
+ * of a kind not carried are refused by name, as are connections waiting in a
  * listener's queue, names relative to a directory, and a peer outside the process without
  * --ext-unix-sk (dump_fd_unix_check, once every fd is known: peers are matched by inode).
  * In a tree dump the peers are looked for in every member (dump_fd_unix_check_tree): a pair
@@ -28,13 +29,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "compat.h"
 #include "dump_fd_unix.h"
+#include "dump_fd_unix_scm.h"
 #include "dump_internal.h"
 #include "err.h"
 #include "sockdiag_unix.h"
@@ -64,20 +65,6 @@ static const char *unix_type_name(uint32_t type)
 	default:
 		return "unknown-type";
 	}
-}
-
-static int unix_getfd(pid_t pid, int fd, int *ret_fd)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), copy;
-
-	if (pidfd < 0)
-		return -errno;
-	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	close(pidfd);
-	if (copy < 0)
-		return -errno;
-	*ret_fd = copy;
-	return 0;
 }
 
 /* Whether every thread of pid is in a ptrace stop: only then is its queue walked. */
@@ -157,29 +144,16 @@ static int unix_options(int sk, UnixSocketEntry *u)
 	return 0;
 }
 
-/* Closes the fds a peek received (SCM_RIGHTS) into our process; whether there were any. */
-static bool unix_cmsg_fds(struct msghdr *mh)
-{
-	bool any = false;
+/* Whose queue is peeked (for messages) and the files in flight the last peek found. */
+struct unix_peek {
+	pid_t pid;
+	uint32_t fd;
+	UnixPassedFile **files;
+	size_t n_files;
+};
 
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			close(fd);
-		}
-		any = true;
-	}
-	return any || (mh->msg_flags & MSG_CTRUNC);
-}
-
-static int unix_queue_add(UnixSocketEntry *u, const void *data, size_t len,
+/* A message; the files of the last peek (pk) go with it (pk->files then NULL). */
+static int unix_queue_add(UnixSocketEntry *u, struct unix_peek *pk, const void *data, size_t len,
 			  const struct sockaddr_un *from, socklen_t from_len)
 {
 	UnixMessageEntry **q, *m;
@@ -202,6 +176,10 @@ static int unix_queue_add(UnixSocketEntry *u, const void *data, size_t len,
 	}
 	memcpy(m->data.data, data, len);
 	m->data.len = len;
+	m->files = pk->files;
+	m->n_files = pk->n_files;
+	pk->files = NULL;
+	pk->n_files = 0;
 	u->queue[u->n_queue++] = m;
 	r = 0;
 	if (from && u->type == SOCK_DGRAM) {
@@ -217,10 +195,11 @@ static int unix_queue_add(UnixSocketEntry *u, const void *data, size_t len,
 
 /*
  * One MSG_PEEK at the peek offset into buf (len bytes): the byte count, 0 at the end of the
- * queue (nothing left, or an end of stream), -EMLINK when file descriptors came with it.
+ * queue (nothing left, or an end of stream). The files in flight with it are described into
+ * pk->files (our copies closed); -EMLINK (detail in err_detail()) when one is refused.
  */
-static ssize_t unix_peek_one(int sk, void *buf, size_t len, struct sockaddr_un *from,
-			     socklen_t *from_len)
+static ssize_t unix_peek_one(int sk, struct unix_peek *pk, void *buf, size_t len,
+			     struct sockaddr_un *from, socklen_t *from_len)
 {
 	union {
 		char buf[UNIX_CMSG_SIZE];
@@ -236,18 +215,23 @@ static ssize_t unix_peek_one(int sk, void *buf, size_t len, struct sockaddr_un *
 		.msg_controllen = sizeof(control.buf),
 	};
 	ssize_t n = recvmsg(sk, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	int r;
 
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
-	if (unix_cmsg_fds(&mh))
-		return -EMLINK;
+	dump_fd_unix_scm_free(pk->files, pk->n_files);
+	pk->files = NULL;
+	pk->n_files = 0;
+	r = dump_fd_unix_scm_take(pk->pid, pk->fd, &mh, &pk->files, &pk->n_files);
+	if (r < 0)
+		return r == -ENOTSUP ? -EMLINK : r;
 	if (from_len)
 		*from_len = mh.msg_namelen;
 	return n;
 }
 
 /* Every datagram or record at and after the peek offset, whole, with its sender. */
-static int unix_peek_records(int sk, UnixSocketEntry *u, size_t *total)
+static int unix_peek_records(int sk, struct unix_peek *pk, UnixSocketEntry *u, size_t *total)
 {
 	for (unsigned int i = 0; i < UNIX_MESSAGES_MAX; i++) {
 		struct sockaddr_un from;
@@ -264,14 +248,14 @@ static int unix_peek_records(int sk, UnixSocketEntry *u, size_t *total)
 		if (!buf)
 			return -ENOMEM;
 		memset(&from, 0, sizeof(from));
-		n = unix_peek_one(sk, buf, (size_t)len, &from, &from_len);
+		n = unix_peek_one(sk, pk, buf, (size_t)len, &from, &from_len);
 		/* Shut for reading, an empty queue peeks as an empty message from nobody; else
 		 * that is a zero-length datagram (the kernel steps past it). */
 		if (n == 0 && from_len == 0 && (u->shutdown & SOCKDIAG_UNIX_RCV_SHUTDOWN)) {
 			free(buf);
 			return 0;
 		}
-		r = n < 0 ? (int)n : unix_queue_add(u, buf, (size_t)n, &from, from_len);
+		r = n < 0 ? (int)n : unix_queue_add(u, pk, buf, (size_t)n, &from, from_len);
 		free(buf);
 		if (r < 0)
 			return r;
@@ -280,8 +264,18 @@ static int unix_peek_records(int sk, UnixSocketEntry *u, size_t *total)
 	return -E2BIG;
 }
 
-/* The bytes of a stream at and after the peek offset, in chunks. */
-static int unix_peek_stream(int sk, UnixSocketEntry *u, size_t *total)
+static int unix_refuse_big_scm(const struct unix_peek *pk)
+{
+	err_setf(-ENOTSUP,
+		 "fd %u of pid %d: unix stream socket with file descriptors in flight in a write "
+		 "of %u KiB or more: not supported, let the receiver read it before the dump",
+		 pk->fd, pk->pid, UNIX_STREAM_CHUNK >> 10);
+	return -EMLINK;
+}
+
+/* The bytes of a stream at and after the peek offset, in chunks (a chunk ends with the write
+ * that carried files in flight: the kernel does not peek past it). */
+static int unix_peek_stream(int sk, struct unix_peek *pk, UnixSocketEntry *u, size_t *total)
 {
 	uint8_t *buf = malloc(UNIX_STREAM_CHUNK);
 	int r = 0;
@@ -289,7 +283,7 @@ static int unix_peek_stream(int sk, UnixSocketEntry *u, size_t *total)
 	if (!buf)
 		return -ENOMEM;
 	while (r == 0) {
-		ssize_t n = unix_peek_one(sk, buf, UNIX_STREAM_CHUNK, NULL, NULL);
+		ssize_t n = unix_peek_one(sk, pk, buf, UNIX_STREAM_CHUNK, NULL, NULL);
 
 		if (n <= 0) {
 			r = (int)n;
@@ -297,8 +291,10 @@ static int unix_peek_stream(int sk, UnixSocketEntry *u, size_t *total)
 		}
 		if ((size_t)n > UNIX_QUEUE_MAX - *total)
 			r = -E2BIG;
+		else if (pk->n_files && n == UNIX_STREAM_CHUNK)
+			r = unix_refuse_big_scm(pk); /* the next peek would see its files again */
 		else
-			r = unix_queue_add(u, buf, (size_t)n, NULL, 0);
+			r = unix_queue_add(u, pk, buf, (size_t)n, NULL, 0);
 		*total += (size_t)n;
 	}
 	free(buf);
@@ -306,7 +302,7 @@ static int unix_peek_stream(int sk, UnixSocketEntry *u, size_t *total)
 }
 
 /* The whole queue, peeked from offset 0; the socket's own peek offset is put back after. */
-static int unix_peek_queue(int sk, UnixSocketEntry *u)
+static int unix_peek_queue(int sk, struct unix_peek *pk, UnixSocketEntry *u)
 {
 	int old = -1, zero = 0, r;
 	socklen_t len = sizeof(old);
@@ -317,17 +313,18 @@ static int unix_peek_queue(int sk, UnixSocketEntry *u)
 	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0)
 		return -errno;
 	if (u->type == SOCK_STREAM)
-		r = unix_peek_stream(sk, u, &total);
+		r = unix_peek_stream(sk, pk, u, &total);
 	else
-		r = unix_peek_records(sk, u, &total);
+		r = unix_peek_records(sk, pk, u, &total);
 	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &old, sizeof(old)) < 0 && r == 0)
 		r = -errno;
 	return r;
 }
 
-/* Before the freeze: only the head of the queue, for file descriptors in flight. A peek moves
- * a peek offset the process set (SO_PEEK_OFF): then nothing is peeked before the freeze. */
-static int unix_peek_head(int sk)
+/* Before the freeze: only the head of the queue, for file descriptors in flight of a kind
+ * refused. A peek moves a peek offset the process set (SO_PEEK_OFF): then nothing is peeked
+ * before the freeze. */
+static int unix_peek_head(int sk, struct unix_peek *pk)
 {
 	int off = -1;
 	socklen_t len = sizeof(off);
@@ -339,7 +336,7 @@ static int unix_peek_head(int sk)
 	buf = malloc(UNIX_STREAM_CHUNK);
 	if (!buf)
 		return -ENOMEM;
-	n = unix_peek_one(sk, buf, UNIX_STREAM_CHUNK, NULL, NULL);
+	n = unix_peek_one(sk, pk, buf, UNIX_STREAM_CHUNK, NULL, NULL);
 	free(buf);
 	return n < 0 ? (int)n : 0;
 }
@@ -442,16 +439,15 @@ static int unix_fill_state(pid_t pid, const FdEntry *e, int sk, const struct soc
 
 static int unix_fill_queue(pid_t pid, const FdEntry *e, int sk, UnixSocketEntry *u)
 {
+	struct unix_peek pk = { .pid = pid, .fd = e->fd };
 	int r;
 
 	if (u->state == 10)
 		return 0;
-	r = unix_frozen(pid) ? unix_peek_queue(sk, u) : unix_peek_head(sk);
+	r = unix_frozen(pid) ? unix_peek_queue(sk, &pk, u) : unix_peek_head(sk, &pk);
+	dump_fd_unix_scm_free(pk.files, pk.n_files);
 	if (r == -EMLINK)
-		return err_setf(-ENOTSUP,
-				"fd %u of pid %d: unix socket with file descriptors in flight "
-				"(SCM_RIGHTS messages not yet received): not supported yet",
-				e->fd, pid);
+		return -ENOTSUP; /* refused by name in err_detail() */
 	if (r == -E2BIG)
 		return err_setf(-ENOTSUP,
 				"fd %u of pid %d: unix socket with more than %u MiB or %u messages "
@@ -480,7 +476,7 @@ int dump_fd_unix_fill(pid_t pid, FdEntry *e)
 	unix_socket_entry__init(u);
 	e->unix_sk = u; /* freed with e */
 	u->inode = e->ino;
-	r = unix_getfd(pid, (int)e->fd, &sk);
+	r = dump_files_copy_fd(pid, (int)e->fd, &sk);
 	if (r == 0 && getsockopt(sk, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
 		r = -errno;
 	if (r < 0) {

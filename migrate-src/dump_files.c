@@ -307,19 +307,28 @@ static int dump_files_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret)
 	return r;
 }
 
+int dump_files_copy_fd(pid_t pid, int fd, int *ret_fd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), copy;
+
+	if (pidfd < 0)
+		return -errno;
+	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	if (copy < 0)
+		return -errno;
+	*ret_fd = copy;
+	return 0;
+}
+
 /* Family, type and protocol of socket fd, asked of a copy of it (the same socket). A socket
  * that cannot be asked keeps 0s and is refused as "a socket" by the table. */
 static void dump_files_sock_probe(pid_t pid, struct dump_fd_probe *probe)
 {
 	socklen_t len = sizeof(int);
-	int pidfd, copy;
+	int copy;
 
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return;
-	copy = (int)syscall(SYS_pidfd_getfd, pidfd, probe->fd, 0);
-	close(pidfd);
-	if (copy < 0)
+	if (dump_files_copy_fd(pid, probe->fd, &copy) < 0)
 		return;
 	if (getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &probe->sock_family, &len) < 0 ||
 	    getsockopt(copy, SOL_SOCKET, SO_TYPE, &probe->sock_type, &len) < 0 ||

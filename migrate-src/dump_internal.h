@@ -37,6 +37,13 @@ struct dump_thread {
 	bool stopped; /* PTRACE_INTERRUPT reported its stop */
 };
 
+/* A thread the agent let go inside a syscall left to the kernel's restart block: its registers
+ * then, which tell that syscall again should a later seize find it in restart_syscall. */
+struct dump_restart {
+	pid_t tid;
+	struct user_regs_struct regs;
+};
+
 /* One process of the tree. */
 struct dump_proc {
 	pid_t pid;
@@ -65,6 +72,8 @@ struct dump_proc {
 	const char *netlock_table;
 	/* What dump_net_collect() took in the last dump_collect_state(), for reports. */
 	uint64_t net_collect_ns;
+	struct dump_restart *restarts; /* dump_core_release_restarts (agent); owned */
+	size_t nr_restarts;
 };
 
 /*
@@ -110,6 +119,9 @@ int dump_files_classify(const struct dump_fd_probe *probe, bool shell_job, int *
  * with dump_files_free). Refuses the first unsupported fd. */
 int dump_files_scan(pid_t pid, bool shell_job, FdEntry ***ret_fds, size_t *ret_count) DUMP_WUR;
 void dump_files_free(FdEntry **fds, size_t count);
+/* A copy of fd of pid in our process (pidfd_getfd: the same open file description), to look at
+ * it without the process's help. */
+int dump_files_copy_fd(pid_t pid, int fd, int *ret_fd) DUMP_WUR;
 
 /* dump_fd_event.c: the state of an eventfd, signalfd or timerfd e of pid from its fdinfo
  * (nothing for other kinds). */
@@ -197,9 +209,15 @@ void dump_core_adjust_restart(struct user_regs_struct *regs);
  * over its request, an absolute futex wait) instead of through restart_syscall, whose state a
  * later dump could not carry. Anything else is left to the kernel's restart. */
 bool dump_core_restart_in_place(struct user_regs_struct *regs);
-/* dump_core_restart_in_place on every seized thread of proc (stopped), before it is let go:
- * a failure leaves that thread to the kernel's restart (logged, ignored). */
+/* dump_core_restart_in_place on every seized thread of proc (stopped), before it is let go,
+ * unless a signal it does not block is pending (its handler must see EINTR): a failure leaves
+ * that thread to the kernel's restart (logged, ignored). A thread left to the kernel's restart
+ * is kept in proc->restarts for dump_core_resolve_restarts. */
 void dump_core_release_restarts(struct dump_proc *proc);
+/* At a later seize (stopped): a thread found in restart_syscall whose registers are still those
+ * dump_core_release_restarts kept shows that syscall's number again (orig_rax), so that
+ * dump_core_adjust_restart can carry it; the kernel's restart is the same either way. */
+void dump_core_resolve_restarts(struct dump_proc *proc);
 /* Collects proc->core and proc->brk; all threads must be stopped. Runs remote
  * syscalls in the process and leaves it exactly as it found it. */
 int dump_core_collect(struct dump_proc *proc) DUMP_WUR;

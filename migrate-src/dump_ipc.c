@@ -92,12 +92,19 @@ int dump_ipc_check(pid_t pid)
 
 	if (dump_ipc_own_ns(pid))
 		return dump_ipc_probe(pid);
-	r = proc_read_file(pid, "maps", &text, &len);
-	if (r == 0)
-		r = proc_parse_maps(text, len, &l);
-	free(text);
+	/* The process runs: maps read in several chunks can be torn by an mmap meanwhile (the
+	 * parser then sees overlapping lines); read it again rather than fail the dump. */
+	for (int tries = 0;; tries++) {
+		r = proc_read_file(pid, "maps", &text, &len);
+		if (r == 0)
+			r = proc_parse_maps(text, len, &l);
+		free(text);
+		text = NULL;
+		if (r != -EINVAL || tries == 4)
+			break;
+	}
 	if (r < 0)
-		return err_setf(r, "cannot read the mappings of pid %d: %s", pid, err_detail());
+		return dump_err_wrap(r, "cannot read the mappings of pid %d", pid);
 	for (size_t i = 0; r == 0 && i < l.count; i++) {
 		const struct proc_vma *v = &l.vmas[i];
 

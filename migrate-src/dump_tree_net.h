@@ -11,6 +11,9 @@
  *
  * Members must share the root's network namespace (one lock, one table): a member in
  * another one with inet sockets is refused by name.
+ *
+ * Live migration (agent_net.c) calls it at its start and again just before its lock, on a new
+ * scan each time: the members' net then points at the newest.
  */
 #ifndef MIGRATE_DUMP_TREE_NET_H
 #define MIGRATE_DUMP_TREE_NET_H

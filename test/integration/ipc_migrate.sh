@@ -16,14 +16,7 @@ lib_init "${1:-}"
 live_need
 hosts_init
 
-TRACKERS=()
-for tracker in uffd-wp none; do
-	if tracker_works "$tracker"; then
-		TRACKERS+=("$tracker")
-	else
-		say "tracker $tracker does not work here ('migrate check'): not tested"
-	fi
-done
+trackers_pick
 
 host_create a 198.18.0.1
 host_create b 198.18.0.2

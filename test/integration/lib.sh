@@ -51,10 +51,12 @@ lib_cleanup() {
 		eval "$hook" >/dev/null 2>&1 || true
 	done
 	for pid in "${!TRACKED[@]}"; do
-		# The same PID may have been reused by someone else: check the name.
+		# The same PID may have been reused by someone else: check the name. Its
+		# descendants (a zoo tree's children, nginx's workers) are ours too: a failed
+		# test must not leave them behind, reparented to init.
 		if is_alive "$pid" &&
 			[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${TRACKED[$pid]}" ]; then
-			kill -KILL "$pid" 2>/dev/null || true
+			kill -KILL "$pid" $(descendants "$pid") 2>/dev/null || true
 		fi
 	done
 	[ -n "${TMP:-}" ] && rm -rf "$TMP"
@@ -75,6 +77,15 @@ lib_init() {
 	TMP=$(mktemp -d /tmp/migrate-it-"$TEST_NAME".XXXXXX)
 	trap lib_cleanup EXIT
 	trap 'exit 130' INT TERM
+}
+
+# descendants PID: every process below PID (children of all its threads), depth first.
+descendants() {
+	local child
+	for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$child"
+		descendants "$child"
+	done
 }
 
 # Remembers a PID to kill on exit, with the name it runs under now.

@@ -396,6 +396,20 @@ sys.exit(0 if any(p["name"] == sys.argv[1] and p["status"] == "ok" for p in j["p
 ' "$1"
 }
 
+# trackers_pick: TRACKERS=(those of uffd-wp and none that work here), saying which are left
+# out. soft-dirty is missing from this kernel: test/integration/vm_softdirty.sh runs it in a VM.
+trackers_pick() {
+	local tracker
+	TRACKERS=()
+	for tracker in uffd-wp none; do
+		if tracker_works "$tracker"; then
+			TRACKERS+=("$tracker")
+		else
+			say "tracker $tracker does not work here ('migrate check'): not tested"
+		fi
+	done
+}
+
 # dst_sessions HOST: the daemon's children, which are its session processes.
 dst_sessions() {
 	local pid

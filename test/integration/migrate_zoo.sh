@@ -14,16 +14,8 @@ hosts_init
 
 # As zoo_local.sh: not badfd (refused), patch (image_patch.sh), pidhold (a helper).
 # MIGRATE_ZOO_PROGRAMS="churn churn churn" runs only those (to chase a race).
-read -ra PROGRAMS <<<"${MIGRATE_ZOO_PROGRAMS:-counter threads avx fpu files signals churn heap eventfds timers posixtimers pipes fifo unix pty memfd ghost memfdmap tree tree_shm tree_unix tree_memfd ptytree}"
-# soft-dirty is missing from this kernel: test/integration/vm_softdirty.sh runs it in a VM.
-TRACKERS=()
-for tracker in uffd-wp none; do
-	if tracker_works "$tracker"; then
-		TRACKERS+=("$tracker")
-	else
-		say "tracker $tracker does not work here ('migrate check'): not tested"
-	fi
-done
+read -ra PROGRAMS <<<"${MIGRATE_ZOO_PROGRAMS:-counter threads avx fpu files signals churn heap eventfds timers posixtimers pipes fifo unix unixfds pty memfd ghost memfdmap tree tree_shm tree_unix tree_memfd ptytree tree_sockpath timedwaits}"
+trackers_pick
 
 host_create a 198.18.0.1
 host_create b 198.18.0.2

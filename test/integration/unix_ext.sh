@@ -7,10 +7,12 @@
 #	datagram socket connected to a receiver outside: the same; the receiver gets what
 #	the restored process sends
 #	peer gone at restore: clear error naming the fd and the path, nothing restored
-#	fds in flight (SCM_RIGHTS): refused by name, the process keeps them
+#	a pipe in flight (SCM_RIGHTS; files and safe devices are carried: zoo unixfds): refused
+#	by name, the process keeps it
 #	a socketpair split between a parent and its child: the child alone is refused naming
 #	the parent; the two dumped and restored as a tree, the pair works again
-#	zoo "unix" dumped with --leave-running: its unread data is all still there (peeked)
+#	zoo "unix" and "unixfds" dumped with --leave-running: their unread data (and files in
+#	flight) all still there (peeked)
 #	live migration from host a to host b: refused without --ext-unix-sk (the source runs
 #	on), with it the process at b talks to the same echo server
 set -euo pipefail
@@ -116,12 +118,14 @@ sleep 0.2
 say "peer gone: $(grep -m1 'cannot connect' "$TMP/restore-gone.out")"
 mv "$TMP/unixext.log" "$TMP/unixext-gone.log"
 
-# --- file descriptors in flight: refused by name, the process keeps them
+# --- a pipe in flight (a kind not carried): refused by name, the process keeps it
 zoo_start unixext scm
 pid=$ZOO_PID
 mig_expect_fail "$TMP/refused-scm.out" dump -t "$pid" -D "$TMP/img-scm" --ext-unix-sk
 assert_output_has "$TMP/refused-scm.out" "fd [0-9]+ of pid $pid: unix socket with file descriptors in flight" \
 	"dump of a socket with fds in flight"
+assert_output_has "$TMP/refused-scm.out" "file 0 of a queued message is a pipe or FIFO" \
+	"dump of a socket with a pipe in flight"
 assert_alive "$pid" "after a refused dump"
 zoo_check unixext
 wait_gone "$pid" 5
@@ -199,6 +203,13 @@ assert_alive "$pid" "zoo unix after --leave-running"
 zoo_check unix
 wait_gone "$pid" 5
 say "unix --leave-running: every queue intact, PASS"
+zoo_start unixfds
+pid=$ZOO_PID
+mig_dump "$pid" "$TMP/img-running-fds" --leave-running
+assert_alive "$pid" "zoo unixfds after --leave-running"
+zoo_check unixfds
+wait_gone "$pid" 5
+say "unixfds --leave-running: messages and their files in flight intact, PASS"
 
 # --- live migration: the echo server stays here; a path reaches it from both hosts
 live_need

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 lib_init "${1:-}"
 
 # Not badfd (dump refuses it: errors.sh), patch (image_patch.sh), pidhold (a helper).
-PROGRAMS=(counter threads avx fpu files signals churn heap eventfds timers posixtimers pipes fifo unix pty memfd ghost memfdmap tree tree_shm tree_unix tree_memfd ptytree)
+PROGRAMS=(counter threads avx fpu files signals churn heap eventfds timers posixtimers pipes fifo unix unixfds pty memfd ghost memfdmap tree tree_shm tree_unix tree_memfd ptytree tree_sockpath timedwaits)
 
 # dump_restore_check NAME: the whole round trip of one program.
 dump_restore_check() {

@@ -341,6 +341,17 @@ static void test_restart_block(void **state)
 static void test_restart_in_place(void **state)
 {
 	struct user_regs_struct r, was;
+	/* left to the kernel's restart block, unchanged */
+	struct user_regs_struct keep[] = {
+		block(7, 0x7000, 2, 1000, 0),		/* poll with a timeout */
+		block(35, 0x7000, 0x7100, 0, 0),	/* nanosleep, rem elsewhere */
+		block(35, 0x7000, 0, 0, 0),		/* nanosleep without rem */
+		block(230, 0, 0, 0x7000, 0),		/* clock_nanosleep without rem */
+		block(202, 0x8000, 128, 5, 0x7000),	/* FUTEX_WAIT|PRIVATE: relative */
+		block(219, 0x7000, 2, (uint64_t)-1, 0), /* restart_syscall */
+		regs(-512, 7),				/* not a restart block */
+		regs(-516, -1),				/* not in a syscall */
+	};
 
 	(void)state;
 	r = block(7, 0x7000, 2, (uint64_t)-1, 0); /* poll without timeout */
@@ -356,17 +367,6 @@ static void test_restart_in_place(void **state)
 	r = block(202, 0x8000, 9, 5, 0x7000); /* FUTEX_WAIT_BITSET: a deadline */
 	assert_true(dump_core_restart_in_place(&r));
 	assert_rerun(&r, 202);
-	/* left to the kernel's restart block, unchanged: */
-	struct user_regs_struct keep[] = {
-		block(7, 0x7000, 2, 1000, 0),	      /* poll with a timeout */
-		block(35, 0x7000, 0x7100, 0, 0),      /* nanosleep, rem elsewhere */
-		block(35, 0x7000, 0, 0, 0),	      /* nanosleep without rem */
-		block(230, 0, 0, 0x7000, 0),	      /* clock_nanosleep without rem */
-		block(202, 0x8000, 128, 5, 0x7000),   /* FUTEX_WAIT|PRIVATE: relative */
-		block(219, 0x7000, 2, (uint64_t)-1, 0), /* restart_syscall */
-		regs(-512, 7),			      /* not a restart block */
-		regs(-516, -1),			      /* not in a syscall */
-	};
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
 		was = keep[i];
 		assert_false(dump_core_restart_in_place(&keep[i]));
@@ -381,7 +381,8 @@ int main(void)
 		cmocka_unit_test(test_fd_refused),   cmocka_unit_test(test_vma_classify),
 		cmocka_unit_test(test_vma_refused),  cmocka_unit_test(test_madv),
 		cmocka_unit_test(test_page_policy),  cmocka_unit_test(test_zero_page),
-		cmocka_unit_test(test_restart),	     cmocka_unit_test(test_restart_block),
+		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_restart_block),
 		cmocka_unit_test(test_restart_in_place),
 	};
 

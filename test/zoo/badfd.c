@@ -4,7 +4,8 @@
  *	badfd CHECK pipe     a pipe, read end at fd 7, write end at fd 8,
  *	                     holding unread data
  *	badfd CHECK socket   a unix socketpair at fds 7 and 8, holding unread data sent with
- *	                     an fd (SCM_RIGHTS: fds in flight are refused)
+ *	                     the sending socket itself in flight (SCM_RIGHTS: a socket in
+ *	                     flight is refused)
  *	badfd CHECK fifo     a FIFO (unlinked once open), read end at fd 7, write end at
  *	                     fd 8, holding unread data
  * After the check file appears it reads the data back (it must still be
@@ -70,7 +71,7 @@ static int setup(const char *kind)
 	close(fds[0]);
 	close(fds[1]);
 	if (!strcmp(kind, "socket"))
-		return send_with_fd(WRITE_FD, STDIN_FILENO);
+		return send_with_fd(WRITE_FD, WRITE_FD);
 	if (write(WRITE_FD, message, sizeof(message)) != sizeof(message))
 		return -1;
 	return 0;

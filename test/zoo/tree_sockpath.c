@@ -82,8 +82,8 @@ int main(int argc, char **argv)
 	if (waitpid(child, &status, 0) != child)
 		zoo_fail("child %d: waitpid: %s", (int)child, strerror(errno));
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		zoo_fail("child %d could not talk to the root through %s (status 0x%x)",
-			 (int)child, tsp_addr.sun_path, status);
+		zoo_fail("child %d could not talk to the root through %s (status 0x%x)", (int)child,
+			 tsp_addr.sun_path, status);
 	unlink(tsp_addr.sun_path);
 	return zoo_finish();
 }
