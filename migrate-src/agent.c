@@ -811,6 +811,9 @@ static int agent_freeze(struct agent *a, uint64_t *ret_t0)
 	a->rep->freeze_ns = agent_now_ns() - t;
 	t = agent_now_ns();
 	r = agent_collect_states(a);
+	/* Before Commit, on which the destination takes them (agent_locks.c). */
+	if (r == 0)
+		r = agent_locks_drop(a);
 	if (r < 0)
 		return r;
 	a->rep->state_ns = agent_now_ns() - t;
@@ -899,6 +902,8 @@ static void agent_rollback(struct agent *a, int r)
 	/* Addresses back and the lock gone before the sockets leave repair mode (in
 	 * dump_resume): their window probe must reach the peers. */
 	agent_net_rollback(a);
+	/* After the Abort (the destination's copy lets go of them), while still seized. */
+	agent_locks_retake(a);
 	agent_track_end(a);
 	agent_unseize_all(a);
 }
@@ -990,6 +995,7 @@ static int agent_run_once(const struct agent_opts *opts, struct agent_report *re
 	free(a.history);
 	agent_net_fini(&a);
 	agent_tree_fini(&a);
+	agent_locks_fini(&a);
 	*ret_changed = a.tree_changed &&
 		       (rep->outcome == AGENT_RESUMED || rep->outcome == AGENT_REFUSED);
 	return rep->outcome == AGENT_OK ? 0 : -EIO;

@@ -39,6 +39,19 @@ struct agent_net {
 	WireMoveAddr **wire_ptrs;
 };
 
+/* A file lock the frozen source dropped for the destination (agent_locks.c); points into
+ * the tree's FdEntry records, which outlive it. */
+struct agent_lock_drop {
+	pid_t pid;
+	const FdEntry *fd;
+	const FileLockEntry *lock;
+};
+
+struct agent_locks {
+	struct agent_lock_drop *dropped;
+	size_t nr_dropped;
+};
+
 /*
  * One process of the migrated tree (members[i] is tree.procs[i] as announced in Start).
  *
@@ -80,6 +93,7 @@ struct agent {
 	struct dump_mm_snapshot snapshot; /* maps and smaps just before the freeze */
 	struct agent_net net;
 	bool verdict_failed; /* a Verdict{ok=false}: the process never ran there */
+	struct agent_locks locks; /* --file-locks: dropped in the freeze window */
 };
 
 /* A SIGINT or SIGTERM arrived. */
@@ -135,5 +149,10 @@ bool agent_tree_gone(pid_t pid);
 /* The member of pid, or NULL. */
 struct agent_member *agent_tree_member(struct agent *a, pid_t pid);
 void agent_tree_fini(struct agent *a);
+
+/* agent_locks.c: file locks handed over (the sequence is at its top) */
+int agent_locks_drop(struct agent *a) AGENT_WUR;
+void agent_locks_retake(struct agent *a);
+void agent_locks_fini(struct agent *a);
 
 #endif

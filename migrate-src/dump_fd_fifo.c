@@ -59,62 +59,6 @@ int dump_fd_fifo_fill(pid_t pid, FdEntry *e)
 	return 0;
 }
 
-/* Reads exactly len bytes of our pipe rd into a new buffer. */
-static int fd_fifo_read_all(int rd, size_t len, uint8_t **ret)
-{
-	uint8_t *buf = malloc(len ? len : 1);
-	size_t done = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	while (done < len) {
-		ssize_t n = read(rd, buf + done, len - done);
-
-		if (n <= 0) {
-			free(buf);
-			return n < 0 ? -errno : -EIO;
-		}
-		done += (size_t)n;
-	}
-	*ret = buf;
-	return 0;
-}
-
-/* The unread bytes of the FIFO read through src, left where they are. */
-static int fd_fifo_peek(int src, uint32_t capacity, ProtobufCBinaryData *ret)
-{
-	int queued = 0, tmp[2], r;
-	ssize_t n;
-
-	if (ioctl(src, FIONREAD, &queued) < 0)
-		return -errno;
-	if (queued <= 0)
-		return 0;
-	if (pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	/* Ours must hold all of it, else tee stops short. */
-	if (fcntl(tmp[1], F_SETPIPE_SZ, (int)capacity) < 0) {
-		r = -errno;
-		goto out;
-	}
-	/* Frozen, and no other holder: the bytes cannot change. Before the freeze the process may
-	 * read some meanwhile: a shorter copy then, which nobody uses (the frozen scan counts). */
-	n = tee(src, tmp[1], (size_t)queued, SPLICE_F_NONBLOCK);
-	if (n < 0 && errno == EAGAIN)
-		n = 0;
-	if (n < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = n ? fd_fifo_read_all(tmp[0], (size_t)n, &ret->data) : 0;
-	if (r == 0)
-		ret->len = (size_t)n;
-out:
-	close(tmp[0]);
-	close(tmp[1]);
-	return r;
-}
-
 static bool fd_fifo_same(const FdEntry *a, const FdEntry *b)
 {
 	return a->kind == FD_KIND__FD_FIFO && b->kind == FD_KIND__FD_FIFO && a->dev == b->dev &&
@@ -169,7 +113,10 @@ static int fd_fifo_collect(pid_t pid, FdEntry **fds, size_t count, FdEntry *firs
 
 	r = fd_fifo_reader(pid, fds, count, first, &rd);
 	if (r == 0) {
-		r = fd_fifo_peek(rd, first->fifo_size, &first->fifo_data);
+		/* Frozen, and no other holder: the bytes cannot change. Before the freeze the process
+		 * may read some meanwhile: a shorter copy then, which nobody uses (the frozen scan
+		 * counts). */
+		r = dump_fd_pipe_peek(rd, (int)first->fifo_size, true, &first->fifo_data);
 		close(rd);
 	}
 	if (r < 0)

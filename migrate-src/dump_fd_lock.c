@@ -17,9 +17,9 @@
 #include "dump_internal.h"
 #include "err.h"
 
-#define FD_LOCK_FLOCK 1
-#define FD_LOCK_POSIX 2
-#define FD_LOCK_OFD 3
+#define FD_LOCK_FLOCK DUMP_FD_LOCK_FLOCK
+#define FD_LOCK_POSIX DUMP_FD_LOCK_POSIX
+#define FD_LOCK_OFD DUMP_FD_LOCK_OFD
 
 /* Process-wide: the dump runs once per command; set before it starts. */
 static bool dump_fd_lock_enabled;

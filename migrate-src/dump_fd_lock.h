@@ -9,4 +9,9 @@
 
 void dump_fd_lock_set_enabled(bool enabled);
 
+/* FileLockEntry.kind */
+#define DUMP_FD_LOCK_FLOCK 1
+#define DUMP_FD_LOCK_POSIX 2
+#define DUMP_FD_LOCK_OFD 3
+
 #endif

@@ -43,8 +43,7 @@ static int fd_pipe_read_all(int rd, size_t len, uint8_t **ret)
 	return 0;
 }
 
-/* The unread bytes of read end src, left where they are. */
-static int fd_pipe_peek(int src, int capacity, ProtobufCBinaryData *ret)
+int dump_fd_pipe_peek(int src, int capacity, bool may_shrink, ProtobufCBinaryData *ret)
 {
 	int queued = 0, tmp[2], r;
 	ssize_t n;
@@ -61,11 +60,13 @@ static int fd_pipe_peek(int src, int capacity, ProtobufCBinaryData *ret)
 		goto out;
 	}
 	n = tee(src, tmp[1], (size_t)queued, SPLICE_F_NONBLOCK);
-	if (n != queued) {
+	if (n < 0 && errno == EAGAIN && may_shrink)
+		n = 0;
+	if (n < 0 || (n != queued && !may_shrink)) {
 		r = n < 0 ? -errno : -EIO;
 		goto out;
 	}
-	r = fd_pipe_read_all(tmp[0], (size_t)n, &ret->data);
+	r = n ? fd_pipe_read_all(tmp[0], (size_t)n, &ret->data) : 0;
 	if (r == 0)
 		ret->len = (size_t)n;
 out:
@@ -92,7 +93,7 @@ int dump_fd_pipe_fill(pid_t pid, FdEntry *e)
 	e->has_pipe_size = true;
 	e->pipe_size = (uint32_t)size;
 	if ((e->flags & O_ACCMODE) == O_RDONLY) {
-		r = fd_pipe_peek(copy, size, &e->pipe_data);
+		r = dump_fd_pipe_peek(copy, size, false, &e->pipe_data);
 		e->has_pipe_data = r == 0 && e->pipe_data.len > 0;
 	}
 out:

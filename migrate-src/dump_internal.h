@@ -130,6 +130,10 @@ int dump_fd_event_fill(pid_t pid, FdEntry *e) DUMP_WUR;
 /* dump_fd_pipe.c: capacity and unread data of pipe fd e of pid (nothing for other kinds);
  * the data stays in the pipe. */
 int dump_fd_pipe_fill(pid_t pid, FdEntry *e) DUMP_WUR;
+/* The unread bytes of pipe or FIFO read end src (ours: a copy), left where they are, by tee into
+ * a pipe of capacity bytes. may_shrink: the process runs and may read some meanwhile, so a
+ * shorter copy is fine; otherwise anything but all of them is -EIO. */
+int dump_fd_pipe_peek(int src, int capacity, bool may_shrink, ProtobufCBinaryData *ret) DUMP_WUR;
 /* -ENOTSUP (err_setf) when a pipe of fds has an end that pid does not hold; nothing in tree
  * mode, where dump_fd_pipe_check_tree checks every member's fds (proc->fds) together. */
 int dump_fd_pipe_check(pid_t pid, FdEntry **fds, size_t count) DUMP_WUR;

@@ -66,14 +66,16 @@ static int locks_probe(pid_t parent)
 int main(int argc, char **argv)
 {
 	static const char *const names[] = { "locks.flock", "locks.posix", "locks.ofd" };
-	char dir[4096];
+	char dir[4096], *parent;
 	int fds[3], status;
 	pid_t child;
 
 	zoo_init(argc, argv, "locks");
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	/* dirname() cuts dir in place: once, not per file. */
+	parent = dirname(dir);
 	for (int i = 0; i < 3; i++)
-		snprintf(lock_paths[i], sizeof(lock_paths[i]), "%s/%s", dirname(dir), names[i]);
+		snprintf(lock_paths[i], sizeof(lock_paths[i]), "%s/%s", parent, names[i]);
 	if (locks_take(fds) < 0) {
 		printf("FAIL locks: cannot take the locks: %s\n", strerror(errno));
 		return 1;
