@@ -1204,3 +1204,19 @@ int proc_parse_timers(const char *text, size_t len, struct proc_posix_timer **re
 	*ret_count = n;
 	return 0;
 }
+
+int proc_read_stat(pid_t pid, struct proc_stat *ret)
+{
+	size_t len;
+	char *text;
+	int r;
+
+	r = proc_read_file(pid, "stat", &text, &len);
+	if (r < 0)
+		return err_setf(r, "cannot read /proc/%d/stat: %s", pid, strerror(-r));
+	r = proc_parse_stat(text, len, ret);
+	free(text);
+	if (r < 0)
+		return err_setf(r, "/proc/%d/stat: %s", pid, err_detail());
+	return 0;
+}

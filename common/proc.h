@@ -127,6 +127,9 @@ struct proc_stat {
 
 /* Parses /proc/PID/stat; comm may contain spaces and parentheses. */
 int proc_parse_stat(const char *text, size_t len, struct proc_stat *ret) WUR;
+/* /proc/PID/stat read and parsed: the read's -errno (-ENOENT, -ESRCH: gone) or the parser's
+ * -EINVAL, with err_detail() naming the file either way. */
+int proc_read_stat(pid_t pid, struct proc_stat *ret) WUR;
 
 struct proc_fdinfo {
 	uint64_t pos;

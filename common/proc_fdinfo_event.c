@@ -107,8 +107,9 @@ int proc_fdinfo_timerfd(const char *text, struct proc_timerfd *ret)
 	return 0;
 }
 
-static int fdinfo_epoll_line(const char *l, struct proc_epoll_tfd *ret)
+static int fdinfo_epoll_line(const char *l, void *item)
 {
+	struct proc_epoll_tfd *ret = item;
 	uint64_t tfd, events, data, ino;
 	int end = 0;
 
@@ -124,23 +125,26 @@ static int fdinfo_epoll_line(const char *l, struct proc_epoll_tfd *ret)
 	return 0;
 }
 
-int proc_fdinfo_epoll(const char *text, struct proc_epoll_tfd **ret, size_t *ret_count)
+/* Every line of text starting with prefix, parsed by parse into an array of size-byte items
+ * (*ret: free() it; NULL when there are none). */
+static int fdinfo_collect(const char *text, const char *prefix, size_t size,
+			  int (*parse)(const char *line, void *item), void **ret, size_t *ret_count)
 {
-	struct proc_epoll_tfd *v = NULL, *nv;
-	size_t n = 0;
+	size_t n = 0, plen = strlen(prefix);
 	const char *l = text;
+	char *v = NULL, *nv;
 	int r = 0;
 
 	for (; l && *l && r == 0; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-		if (strncmp(l, "tfd:", 4) != 0)
+		if (strncmp(l, prefix, plen) != 0)
 			continue;
-		nv = realloc(v, (n + 1) * sizeof(*v));
+		nv = realloc(v, (n + 1) * size);
 		if (!nv) {
 			r = -ENOMEM;
 			break;
 		}
 		v = nv;
-		r = fdinfo_epoll_line(l, &v[n]);
+		r = parse(l, v + n * size);
 		n += r == 0;
 	}
 	if (r < 0) {
@@ -150,6 +154,12 @@ int proc_fdinfo_epoll(const char *text, struct proc_epoll_tfd **ret, size_t *ret
 	*ret = v;
 	*ret_count = n;
 	return 0;
+}
+
+int proc_fdinfo_epoll(const char *text, struct proc_epoll_tfd **ret, size_t *ret_count)
+{
+	return fdinfo_collect(text, "tfd:", sizeof(**ret), fdinfo_epoll_line, (void **)ret,
+			      ret_count);
 }
 
 static int fdinfo_hexbytes(const char *s, unsigned char *buf, uint32_t n)
@@ -164,8 +174,9 @@ static int fdinfo_hexbytes(const char *s, unsigned char *buf, uint32_t n)
 	return 0;
 }
 
-static int fdinfo_inotify_line(const char *l, struct proc_inotify_wd *ret)
+static int fdinfo_inotify_line(const char *l, void *item)
 {
+	struct proc_inotify_wd *ret = item;
 	uint64_t wd, ino, sdev, mask, ignored, bytes = 0, type = 0;
 	const char *h;
 	int end = 0;
@@ -195,28 +206,6 @@ static int fdinfo_inotify_line(const char *l, struct proc_inotify_wd *ret)
 
 int proc_fdinfo_inotify(const char *text, struct proc_inotify_wd **ret, size_t *ret_count)
 {
-	struct proc_inotify_wd *v = NULL, *nv;
-	const char *l = text;
-	size_t n = 0;
-	int r = 0;
-
-	for (; l && *l && r == 0; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-		if (strncmp(l, "inotify wd:", 11) != 0)
-			continue;
-		nv = realloc(v, (n + 1) * sizeof(*v));
-		if (!nv) {
-			r = -ENOMEM;
-			break;
-		}
-		v = nv;
-		r = fdinfo_inotify_line(l, &v[n]);
-		n += r == 0;
-	}
-	if (r < 0) {
-		free(v);
-		return r;
-	}
-	*ret = v;
-	*ret_count = n;
-	return 0;
+	return fdinfo_collect(text, "inotify wd:", sizeof(**ret), fdinfo_inotify_line,
+			      (void **)ret, ret_count);
 }

@@ -140,6 +140,8 @@ int session_send(struct session *s, unsigned int type, const ProtobufCMessage *m
 /* session_pages.c */
 int session_on_start(struct session *s, const WireStart *m) SESSION_WUR;
 int session_on_layout(struct session *s, WireLayout *m) SESSION_WUR; /* takes m */
+/* Whether mm's VMAs are layout l (restore_proc_finish needs the layout set last). */
+bool session_mm_is_layout(const MmEntry *mm, const WireLayout *l);
 int session_on_pages(struct session *s, const struct wire_frame *f) SESSION_WUR;
 int session_on_round_end(struct session *s, const WireRoundEnd *m) SESSION_WUR;
 int session_on_residency(struct session *s, WireResidency *m) SESSION_WUR; /* takes m */

@@ -102,22 +102,6 @@ bool restore_fd_event_is(const FdEntry *e)
 	       e->kind == FD_KIND__FD_INOTIFY;
 }
 
-/* fd, made by the puppet, moved to its number with its FD_CLOEXEC. */
-static int fd_event_place(struct puppet *pp, const FdEntry *e, long fd)
-{
-	int r = 0;
-
-	if (fd != (long)e->fd) {
-		r = restore_call(pp, "dup2", NULL, SYS_dup2, (uint64_t)fd, e->fd, 0, 0, 0, 0);
-		if (r == 0)
-			r = restore_call(pp, "close", NULL, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
-	}
-	if (r == 0 && e->cloexec)
-		r = restore_call(pp, "fcntl(F_SETFD)", NULL, SYS_fcntl, e->fd, F_SETFD, FD_CLOEXEC,
-				 0, 0, 0);
-	return r;
-}
-
 /* The watches come back with the numbers they had: wds are given 1, 2, ... in order. */
 static int fd_event_inotify(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
 {
@@ -127,7 +111,7 @@ static int fd_event_inotify(struct restore_proc *p, struct puppet *pp, const FdE
 			     e->flags & O_NONBLOCK ? IN_NONBLOCK : 0, 0, 0, 0, 0, 0);
 
 	if (r == 0)
-		r = fd_event_place(pp, e, fd);
+		r = restore_fd_place(pp, e, fd);
 	if (r < 0)
 		return log_error_errno(r, "pid %d: cannot put an inotify instance at fd %u", p->pid,
 				       e->fd);
@@ -155,14 +139,8 @@ static int fd_event_epoll_create(struct restore_proc *p, struct puppet *pp, cons
 	long fd;
 	int r = restore_call(pp, "epoll_create1", &fd, SYS_epoll_create1, 0, 0, 0, 0, 0, 0);
 
-	if (r == 0 && fd != (long)e->fd) {
-		r = restore_call(pp, "dup2", NULL, SYS_dup2, (uint64_t)fd, e->fd, 0, 0, 0, 0);
-		if (r == 0)
-			r = restore_call(pp, "close", NULL, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
-	}
-	if (r == 0 && e->cloexec)
-		r = restore_call(pp, "fcntl(F_SETFD)", NULL, SYS_fcntl, e->fd, F_SETFD, FD_CLOEXEC,
-				 0, 0, 0);
+	if (r == 0)
+		r = restore_fd_place(pp, e, fd);
 	if (r < 0)
 		return log_error_errno(r, "pid %d: cannot put an epoll instance at fd %u", p->pid,
 				       e->fd);

@@ -238,14 +238,8 @@ static int fd_fifo_open(struct restore_proc *p, struct puppet *pp, const FdEntry
 	if (r == 0 && !path_only && !(f->flags & O_NONBLOCK))
 		r = restore_call(pp, "fcntl(F_SETFL)", NULL, SYS_fcntl, (uint64_t)fd, F_SETFL,
 				 f->flags, 0, 0, 0);
-	if (r == 0 && fd != (int)f->fd) {
-		r = restore_call(pp, "dup2", NULL, SYS_dup2, (uint64_t)fd, f->fd, 0, 0, 0, 0);
-		if (r == 0)
-			r = restore_call(pp, "close", NULL, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
-	}
-	if (r == 0 && f->cloexec)
-		r = restore_call(pp, "fcntl(F_SETFD)", NULL, SYS_fcntl, f->fd, F_SETFD, FD_CLOEXEC,
-				 0, 0, 0);
+	if (r == 0)
+		r = restore_fd_place(pp, f, fd);
 	if (r < 0)
 		return log_error_errno(r, "pid %d: cannot open the FIFO %s at fd %u: %s", p->pid,
 				       f->path, f->fd, strerror(-r));

@@ -30,12 +30,28 @@
 #include "log.h"
 #include "tcp_repair.h"
 
-static int files_session(struct restore_proc *p, struct puppet *pp)
+int restore_fd_place(struct puppet *pp, const FdEntry *e, long fd)
 {
+	int r = 0;
+
+	if (fd != (long)e->fd) {
+		r = restore_call(pp, "dup2", NULL, SYS_dup2, (uint64_t)fd, e->fd, 0, 0, 0, 0);
+		if (r == 0)
+			r = restore_call(pp, "close", NULL, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
+	}
+	if (r == 0 && (e->cloexec || (e->flags & O_CLOEXEC)))
+		r = restore_call(pp, "fcntl(F_SETFD)", NULL, SYS_fcntl, e->fd, F_SETFD, FD_CLOEXEC,
+				 0, 0, 0);
+	return r;
+}
+
+int restore_files_session(struct restore_proc *p)
+{
+	struct puppet *pp = &p->puppets[0];
 	bool leader = false;
 	int r = 0;
 
-	if (p->session_done) /* a tree member: done while the tree was created */
+	if (p->session_done) /* a tree member: done before it forked its children */
 		return 0;
 	/* A shell job stays in our session (it keeps our terminal) in a group of its own. */
 	if (!p->use_tty && p->sid == p->pid) {
@@ -47,6 +63,7 @@ static int files_session(struct restore_proc *p, struct puppet *pp)
 	if (r < 0)
 		return log_error_errno(r, "pid %d: cannot set up the session and process group",
 				       p->pid);
+	p->session_done = true;
 	return 0;
 }
 
@@ -157,14 +174,8 @@ static int files_fd(struct restore_proc *p, struct puppet *pp, const FdEntry *e)
 			return log_error_errno((int)rv, "pid %d: cannot seek %s to %llu for fd %u",
 					       p->pid, e->path, (unsigned long long)e->pos, e->fd);
 	}
-	if (r == 0 && fd != (int)e->fd) {
-		r = restore_call(pp, "dup2", NULL, SYS_dup2, (uint64_t)fd, e->fd, 0, 0, 0, 0);
-		if (r == 0)
-			r = restore_call(pp, "close", NULL, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
-	}
-	if (r == 0 && (e->cloexec || (e->flags & O_CLOEXEC)))
-		r = restore_call(pp, "fcntl(F_SETFD)", NULL, SYS_fcntl, e->fd, F_SETFD,
-				 FD_CLOEXEC, 0, 0, 0);
+	if (r == 0)
+		r = restore_fd_place(pp, e, fd);
 	if (r < 0)
 		return log_error_errno(r, "pid %d: cannot put %s at fd %u", p->pid, e->path, e->fd);
 	return 0;
@@ -257,7 +268,7 @@ int restore_files_run(struct restore_proc *p)
 {
 	const TaskCoreEntry *core = p->img->core;
 	struct puppet *pp = &p->puppets[0];
-	int r = files_session(p, pp);
+	int r = restore_files_session(p);
 
 	for (size_t i = 0; r == 0 && i < p->img->fd_count; i++)
 		r = files_fd(p, pp, p->img->fds[i]);

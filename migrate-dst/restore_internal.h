@@ -144,6 +144,11 @@ int restore_mm_finish(struct restore_proc *p) RESTORE_WUR;
 void restore_mm_layout_free(struct restore_proc *p);
 
 /* restore_files.c: session, fds, cwd, root, umask, rlimits, personality. */
+/* setsid or setpgid(0, 0) when p leads its session or group; once (a tree member has it done
+ * before it forks its children, who inherit both). */
+int restore_files_session(struct restore_proc *p) RESTORE_WUR;
+/* fd, opened or made by the puppet, moved to e's number (dup2 + close) with its FD_CLOEXEC. */
+int restore_fd_place(struct puppet *pp, const FdEntry *e, long fd) RESTORE_WUR;
 int restore_files_run(struct restore_proc *p) RESTORE_WUR;
 
 /* restore_fd_event.c: eventfds, signalfds and timerfds, made by us and put at their number. */

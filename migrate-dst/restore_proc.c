@@ -57,19 +57,6 @@ struct pid_holder {
 	const char *role; /* "pid", "process group", "session" */
 };
 
-static int read_stat(pid_t pid, struct proc_stat *st)
-{
-	char *text;
-	size_t len;
-	int r = proc_read_file(pid, "stat", &text, &len);
-
-	if (r < 0)
-		return r;
-	r = proc_parse_stat(text, len, st);
-	free(text);
-	return r;
-}
-
 static void holder_set(struct pid_holder *h, const struct proc_stat *st, const char *role)
 {
 	h->pid = st->pid;
@@ -87,7 +74,7 @@ static int pid_find_holder(pid_t id, struct pid_holder *h)
 	DIR *d;
 
 	/* /proc/ID also answers for a thread ID that the listing does not show. */
-	if (read_stat(id, &st) == 0) {
+	if (proc_read_stat(id, &st) == 0) {
 		holder_set(h, &st, "pid");
 		if (st.state != 'Z')
 			return 1;
@@ -99,7 +86,7 @@ static int pid_find_holder(pid_t id, struct pid_holder *h)
 	while ((de = readdir(d))) {
 		pid_t n = (pid_t)strtol(de->d_name, NULL, 10);
 
-		if (n <= 0 || read_stat(n, &st) < 0 || (st.pgrp != id && st.session != id))
+		if (n <= 0 || proc_read_stat(n, &st) < 0 || (st.pgrp != id && st.session != id))
 			continue;
 		if (!found || st.state != 'Z')
 			holder_set(h, &st, st.pgrp == id ? "process group" : "session");
@@ -159,14 +146,21 @@ static int pid_wait_free(pid_t id, int wait_ms)
 
 /* ---- create ---- */
 
+/* A checked entry's process, not created yet; logs its error. */
 static int proc_alloc(const PstreeEntry *pst, const struct restore_opts *opts,
 		      struct restore_proc **ret)
 {
-	struct restore_proc *p = calloc(1, sizeof(*p));
-	size_t cap = pst->n_threads ? pst->n_threads : 1;
+	struct restore_proc *p;
+	size_t cap;
 
+	if (!pst || pst->pid == 0 || pst->pid > INT32_MAX ||
+	    (pst->n_threads && pst->threads[0] != pst->pid))
+		return log_error_errno(-EINVAL, "process tree entry: bad pid %u",
+				       pst ? pst->pid : 0);
+	cap = pst->n_threads ? pst->n_threads : 1;
+	p = calloc(1, sizeof(*p));
 	if (!p)
-		return -ENOMEM;
+		return log_error_errno(-ENOMEM, "restore of pid %u", pst->pid);
 	*p = (struct restore_proc){ .pgid = (pid_t)pst->pgid, .sid = (pid_t)pst->sid,
 				    .shell_job = opts->shell_job, .detached = opts->detached,
 				    .use_tty = opts->shell_job && restore_tty_fd() >= 0,
@@ -177,7 +171,7 @@ static int proc_alloc(const PstreeEntry *pst, const struct restore_opts *opts,
 	p->puppets = calloc(cap, sizeof(*p->puppets));
 	if (!p->tids || !p->puppets) {
 		restore_proc_free(p);
-		return -ENOMEM;
+		return log_error_errno(-ENOMEM, "restore of pid %u", pst->pid);
 	}
 	for (size_t i = 0; i < cap; i++)
 		p->puppets[i].mem_fd = -1;
@@ -264,13 +258,9 @@ int restore_proc_create(const PstreeEntry *pst, const struct restore_opts *opts,
 	struct restore_proc *p;
 	int r;
 
-	if (!pst || pst->pid == 0 || pst->pid > INT32_MAX ||
-	    (pst->n_threads && pst->threads[0] != pst->pid))
-		return log_error_errno(-EINVAL, "process tree entry: bad pid %u",
-				       pst ? pst->pid : 0);
 	r = proc_alloc(pst, opts, &p);
 	if (r < 0)
-		return log_error_errno(r, "restore of pid %u", pst->pid);
+		return r;
 	r = proc_check_ids(pst, p->pid_wait_ms);
 	if (r == 0)
 		r = proc_clone(p, pst->pid);
@@ -338,13 +328,9 @@ int restore_proc_create_child(struct restore_proc *parent, const PstreeEntry *ps
 	struct restore_proc *p;
 	int r;
 
-	if (!pst || pst->pid == 0 || pst->pid > INT32_MAX ||
-	    (pst->n_threads && pst->threads[0] != pst->pid))
-		return log_error_errno(-EINVAL, "process tree entry: bad pid %u",
-				       pst ? pst->pid : 0);
 	r = proc_alloc(pst, opts, &p);
 	if (r < 0)
-		return log_error_errno(r, "restore of pid %u", pst->pid);
+		return r;
 	p->use_tty = false; /* only the root takes our terminal's session */
 	r = proc_check_ids(pst, p->pid_wait_ms);
 	if (r == 0)
@@ -448,9 +434,9 @@ int restore_proc_zombie(struct restore_proc *p, const PstreeEntry *ps)
 		r = zombie_exit(p, ps->has_exit_code ? ps->exit_code : 0);
 	if (r < 0)
 		return r;
-	for (int i = 0; i < 1000 && (read_stat(p->pid, &st) < 0 || st.state != 'Z'); i++)
+	for (int i = 0; i < 1000 && (proc_read_stat(p->pid, &st) < 0 || st.state != 'Z'); i++)
 		usleep(1000);
-	if (read_stat(p->pid, &st) < 0 || st.state != 'Z')
+	if (proc_read_stat(p->pid, &st) < 0 || st.state != 'Z')
 		return log_error_errno(-EIO, "pid %d: not a zombie of its parent after its end",
 				       p->pid);
 	puppet_release(&p->puppets[0]);

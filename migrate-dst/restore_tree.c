@@ -75,27 +75,6 @@ int restore_tree_check(const struct image_set *set, const struct restore_opts *o
 	return 0;
 }
 
-/* setsid or setpgid(0, 0) in a process that leads its session or group, before it forks. */
-static int tree_own_session(struct restore_proc *p)
-{
-	struct puppet *pp = &p->puppets[0];
-	bool leader = false;
-	int r = 0;
-
-	/* The root of a shell job stays in our session (it keeps our terminal). */
-	if (!p->use_tty && p->sid == p->pid) {
-		r = restore_call(pp, "setsid", NULL, SYS_setsid, 0, 0, 0, 0, 0, 0);
-		leader = true;
-	}
-	if (r == 0 && !leader && p->pgid == p->pid)
-		r = restore_call(pp, "setpgid", NULL, SYS_setpgid, 0, 0, 0, 0, 0, 0);
-	if (r < 0)
-		return log_error_errno(r, "pid %d: cannot set up its session and process group",
-				       p->pid);
-	p->session_done = true;
-	return 0;
-}
-
 /* A member joins the group of another member, or the root's (wherever the root went). */
 static int tree_join_group(struct restore_proc *root, struct restore_proc *p,
 			   const PstreeEntry *root_ps)
@@ -126,7 +105,7 @@ static int tree_create_members(const struct image_set *set, const struct restore
 					       "before it", ps->pid, ps->ppid);
 		r = restore_proc_create_child(procs[pi], ps, opts, &procs[i]);
 		if (r == 0)
-			r = tree_own_session(procs[i]);
+			r = restore_files_session(procs[i]);
 		if (r == 0) /* a pty as its terminal: before it forks, for its children to inherit */
 			r = restore_fd_pty_session(procs[i], set);
 	}
@@ -144,7 +123,7 @@ int restore_tree_create(const struct image_set *set, const struct restore_opts *
 	if (r == 0)
 		r = restore_proc_create(set->tasks[0].pstree, opts, &procs[0]);
 	if (r == 0)
-		r = tree_own_session(procs[0]);
+		r = restore_files_session(procs[0]);
 	if (r == 0)
 		r = restore_fd_pty_session(procs[0], set);
 	if (r == 0)

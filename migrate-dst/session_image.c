@@ -165,7 +165,7 @@ int session_on_record(struct session *s, const WireImageRecord *m)
 }
 
 /* restore_proc_finish needs the mm's VMAs to be the layout set last. */
-static bool session_mm_is_layout(const MmEntry *mm, const WireLayout *l)
+bool session_mm_is_layout(const MmEntry *mm, const WireLayout *l)
 {
 	if (!l || mm->n_vmas != l->n_vmas)
 		return false;

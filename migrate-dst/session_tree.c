@@ -269,21 +269,6 @@ int session_tree_on_pstree(struct session *s, PstreeEntry *rec)
 
 /* ---- Commit ---- */
 
-/* restore_proc_finish needs the mm's VMAs to be the layout set last. */
-static bool session_tree_mm_is_layout(const MmEntry *mm, const WireLayout *l)
-{
-	if (!l || mm->n_vmas != l->n_vmas)
-		return false;
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		const VmaEntry *a = mm->vmas[i], *b = l->vmas[i];
-
-		if (a->start != b->start || a->end != b->end || a->kind != b->kind ||
-		    a->prot != b->prot || a->flags != b->flags)
-			return false;
-	}
-	return true;
-}
-
 /* Every member's records present and checked (all parked), into set's tasks. */
 static int session_tree_tasks(struct session *s, struct image_set *set)
 {
@@ -310,7 +295,7 @@ static int session_tree_tasks(struct session *s, struct image_set *set)
 			r = session_tree_bad(s, -EBADMSG, "image records", err_detail());
 		else if (!m->zombie && i > 0 && image_member_check(&set->tasks[i]) < 0)
 			r = session_tree_bad(s, -EBADMSG, "image records", err_detail());
-		else if (!m->zombie && !session_tree_mm_is_layout(m->mm, m->layout))
+		else if (!m->zombie && !session_mm_is_layout(m->mm, m->layout))
 			r = session_tree_bad(s, -EPROTO, what,
 					     "the mm record's VMAs are not the final Layout's");
 	}

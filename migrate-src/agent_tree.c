@@ -21,16 +21,11 @@
 bool agent_tree_gone(pid_t pid)
 {
 	struct proc_stat st;
-	size_t len;
-	char *text;
-	int r;
+	int r = proc_read_stat(pid, &st);
 
-	r = proc_read_file(pid, "stat", &text, &len);
 	if (r < 0)
 		return r == -ENOENT || r == -ESRCH;
-	r = proc_parse_stat(text, len, &st);
-	free(text);
-	return r == 0 && (st.state == 'Z' || st.state == 'X');
+	return st.state == 'Z' || st.state == 'X';
 }
 
 int agent_tree_prepare(struct agent *a)

@@ -75,19 +75,9 @@ static int dump_read_status(pid_t pid, struct proc_status *ret)
 
 static int dump_read_stat(pid_t pid, struct proc_stat *ret)
 {
-	char *text;
-	size_t len;
-	int r;
+	int r = proc_read_stat(pid, ret);
 
-	r = proc_read_file(pid, "stat", &text, &len);
-	if (r < 0)
-		return err_setf(r == -ENOENT ? -ESRCH : r, "cannot read /proc/%d/stat: %s", pid,
-				strerror(-r));
-	r = proc_parse_stat(text, len, ret);
-	free(text);
-	if (r < 0)
-		return dump_err_wrap(r, "cannot parse /proc/%d/stat", pid);
-	return 0;
+	return r == -ENOENT ? -ESRCH : r;
 }
 
 /* "cannot seize pid N: it is already traced by pid T (COMM): ..." */

@@ -78,7 +78,7 @@ static int fd_ghost_name(const char *path, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-static int fd_ghost_read(int fd, size_t len, ProtobufCBinaryData *ret)
+int dump_fd_ghost_read(int fd, size_t len, ProtobufCBinaryData *ret)
 {
 	uint8_t *buf = malloc(len ? len : 1);
 	size_t done = 0;
@@ -123,7 +123,7 @@ static int fd_ghost_memfd(pid_t pid, FdEntry *e, int copy)
 	/* Mapped: the contents travel once, with the VMA (dump_mm_ghost.c). */
 	e->has_ghost_mapped = e->ghost_mapped = mapped;
 	if (r == 0 && !mapped)
-		r = fd_ghost_read(copy, (size_t)st.st_size, &e->file_data);
+		r = dump_fd_ghost_read(copy, (size_t)st.st_size, &e->file_data);
 	e->has_file_data = r == 0 && !mapped;
 	return r;
 }
@@ -164,7 +164,7 @@ static int fd_ghost_deleted(pid_t pid, FdEntry *e)
 		r = fd_ghost_too_big(e, "a deleted file", (uint64_t)st.st_size);
 	if (r == 0) {
 		e->size = (uint64_t)st.st_size;
-		r = fd_ghost_read(fd, (size_t)st.st_size, &e->file_data);
+		r = dump_fd_ghost_read(fd, (size_t)st.st_size, &e->file_data);
 		e->has_file_data = r == 0;
 	}
 out:

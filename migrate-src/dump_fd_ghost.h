@@ -6,7 +6,10 @@
 #ifndef DUMP_FD_GHOST_H
 #define DUMP_FD_GHOST_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
 
 #define DUMP_FD_GHOST_LIMIT_DEFAULT (1ull << 20)
 /* An image holds a file in one record, and live migration in one message: both are refused
@@ -17,5 +20,8 @@
 void dump_fd_ghost_set_limit(uint64_t bytes);
 /* The limit in force (mapped memfds and deleted files, dump_mm_ghost.c, obey it too). */
 uint64_t dump_fd_ghost_get_limit(void);
+/* The first len bytes of the file open at fd (pread: its offset stays), into ret. */
+int dump_fd_ghost_read(int fd, size_t len, ProtobufCBinaryData *ret)
+	__attribute__((warn_unused_result));
 
 #endif

@@ -167,20 +167,6 @@ static void fd_pty_dups(pid_t pid, FdEntry **fds, size_t end)
 	}
 }
 
-/* The stat of pid: its state ('t': frozen by us), session, group and terminal. */
-static int fd_pty_stat(pid_t pid, struct proc_stat *st)
-{
-	char *text;
-	size_t len;
-	int r = proc_read_file(pid, "stat", &text, &len);
-
-	if (r < 0)
-		return r;
-	r = proc_parse_stat(text, len, st);
-	free(text);
-	return r;
-}
-
 /* Whether the controlling terminal of st (tty_nr, the kernel's encoding) is pts index. */
 static bool fd_pty_is_ctty(const struct proc_stat *st, unsigned int index)
 {
@@ -232,7 +218,7 @@ static int fd_pty_tree_session(const struct dump_tree *tree, const FdEntry *m, p
 		const struct dump_proc *q = &tree->procs[i];
 		struct proc_stat st;
 
-		if (q->zombie || fd_pty_stat(q->pid, &st) < 0 || !fd_pty_is_ctty(&st, m->pty_index))
+		if (q->zombie || proc_read_stat(q->pid, &st) < 0 || !fd_pty_is_ctty(&st, m->pty_index))
 			continue;
 		if (!fd_pty_tree_find(tree, st.session))
 			return err_setf(-ENOTSUP, "pid %d: its controlling terminal is pseudo-terminal "
@@ -404,7 +390,7 @@ static int fd_pty_state(pid_t pid, FdEntry *m, pid_t spid, const FdEntry *s)
 	struct proc_stat st;
 	TtyEntry *tty;
 
-	r = fd_pty_stat(pid, &st);
+	r = proc_read_stat(pid, &st);
 	if (r < 0)
 		return err_setf(r, "pid %d: cannot read its stat: %s", pid, strerror(-r));
 	tty = malloc(sizeof(*tty));

@@ -71,15 +71,8 @@ static const char *unix_type_name(uint32_t type)
 static bool unix_frozen(pid_t pid)
 {
 	struct proc_stat st;
-	char *text;
-	size_t len;
-	int r = proc_read_file(pid, "stat", &text, &len);
 
-	if (r < 0)
-		return false;
-	r = proc_parse_stat(text, len, &st);
-	free(text);
-	return r == 0 && st.state == 't';
+	return proc_read_stat(pid, &st) == 0 && st.state == 't';
 }
 
 /* A sun_path as the image keeps it: a path without its trailing NULs, an abstract name whole. */

@@ -417,17 +417,10 @@ static int dump_mm_auxv(pid_t pid, MmEntry *mm)
 static int dump_mm_stat(pid_t pid, MmEntry *mm)
 {
 	struct proc_stat st;
-	char *text;
-	size_t len;
-	int r;
+	int r = proc_read_stat(pid, &st);
 
-	r = proc_read_file(pid, "stat", &text, &len);
 	if (r < 0)
-		return err_setf(r, "cannot read /proc/%d/stat: %s", pid, strerror(-r));
-	r = proc_parse_stat(text, len, &st);
-	free(text);
-	if (r < 0)
-		return dump_err_wrap(r, "cannot parse /proc/%d/stat", pid);
+		return r;
 	mm->start_code = st.start_code, mm->end_code = st.end_code;
 	mm->start_data = st.start_data, mm->end_data = st.end_data;
 	mm->start_brk = st.start_brk, mm->start_stack = st.start_stack;

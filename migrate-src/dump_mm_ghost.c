@@ -40,27 +40,6 @@ static bool ghost_is_memfd(const VmaEntry *e)
 	return strncmp(e->path, "/memfd:", strlen("/memfd:")) == 0;
 }
 
-static int ghost_read(int fd, size_t len, ProtobufCBinaryData *ret)
-{
-	uint8_t *buf = malloc(len ? len : 1);
-	size_t done = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done, (off_t)done);
-
-		if (n <= 0) {
-			free(buf);
-			return n < 0 ? -errno : -EIO;
-		}
-		done += (size_t)n;
-	}
-	ret->data = buf;
-	ret->len = len;
-	return 0;
-}
-
 /* Name (between "/memfd:" and " (deleted)") and seals of the memfd open at fd. */
 static int ghost_memfd_meta(int fd, VmaEntry *e)
 {
@@ -127,7 +106,7 @@ static int ghost_fill_one(pid_t pid, VmaEntry *e)
 	if (r == 0) {
 		e->has_ghost_size = true;
 		e->ghost_size = (uint64_t)st.st_size;
-		r = ghost_read(fd, (size_t)st.st_size, &e->ghost_data);
+		r = dump_fd_ghost_read(fd, (size_t)st.st_size, &e->ghost_data);
 		e->has_ghost_data = r == 0;
 	}
 	if (r == 0) {

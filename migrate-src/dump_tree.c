@@ -35,15 +35,8 @@
 static int dump_tree_read_stat(pid_t pid, struct dump_tree_member *m)
 {
 	struct proc_stat st;
-	size_t len;
-	char *text;
-	int r;
+	int r = proc_read_stat(pid, &st);
 
-	r = proc_read_file(pid, "stat", &text, &len);
-	if (r < 0)
-		return r;
-	r = proc_parse_stat(text, len, &st);
-	free(text);
 	if (r < 0)
 		return r;
 	m->pid = pid;
@@ -149,17 +142,12 @@ static struct dump_proc *dump_tree_find(struct dump_tree *tree, pid_t pid)
 static int dump_tree_zombie(struct dump_proc *proc, pid_t pid)
 {
 	struct proc_stat st;
-	size_t len;
-	char *text;
-	int r;
+	int r = proc_read_stat(pid, &st);
 
-	r = proc_read_file(pid, "stat", &text, &len);
+	if (r == -EINVAL)
+		return r;
 	if (r < 0)
 		return 1; /* reaped by its parent, not frozen yet: no longer in the tree */
-	r = proc_parse_stat(text, len, &st);
-	free(text);
-	if (r < 0)
-		return err_setf(r, "cannot parse /proc/%d/stat", pid);
 	proc->zombie = true;
 	if (WIFSIGNALED(st.exit_code))
 		proc->term_signal = WTERMSIG(st.exit_code);
@@ -176,17 +164,10 @@ static int dump_tree_zombie(struct dump_proc *proc, pid_t pid)
 static char dump_tree_state(pid_t pid, uint64_t *ret_flags)
 {
 	struct proc_stat st;
-	size_t len;
-	char *text;
-	int r;
+	int r = proc_read_stat(pid, &st);
 
-	r = proc_read_file(pid, "stat", &text, &len);
 	if (r == -ENOENT || r == -ESRCH)
 		return 0;
-	if (r < 0)
-		return '?';
-	r = proc_parse_stat(text, len, &st);
-	free(text);
 	if (r < 0)
 		return '?';
 	if (ret_flags)

@@ -918,6 +918,27 @@ static void test_read_errors(void **state)
 	assert_ptr_equal(ids, (int *)0x1);
 }
 
+/* proc_read_stat: our own stat; a gone pid's read error is kept (callers tell "gone" by it). */
+static void test_read_stat(void **state)
+{
+	struct proc_stat st;
+	pid_t child;
+	int r;
+
+	(void)state;
+	assert_int_equal(proc_read_stat(getpid(), &st), 0);
+	assert_int_equal(st.ppid, getppid());
+	assert_int_equal(st.session, getsid(0));
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	r = proc_read_stat(child, &st);
+	assert_true(r == -ENOENT || r == -ESRCH);
+	assert_non_null(strstr(err_detail(), "/stat"));
+}
+
 /* Runs every parser on text; each must return 0 or -EINVAL and leak nothing. */
 static void parse_all(const char *text, size_t len)
 {
@@ -1001,6 +1022,7 @@ int main(void)
 		cmocka_unit_test(test_live_limits_fdinfo),
 		cmocka_unit_test(test_live_list),
 		cmocka_unit_test(test_read_errors),
+		cmocka_unit_test(test_read_stat),
 		cmocka_unit_test(test_mangled),
 	};
 
